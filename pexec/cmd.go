@@ -1,0 +1,308 @@
+package pexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Error is os/exec's [exec.Error]: the type itself, so errors.As, type
+// switches and %T behave exactly as with os/exec.
+type Error = exec.Error
+
+// ExitError is os/exec's [exec.ExitError], for the same reason as [Error].
+type ExitError = exec.ExitError
+
+// The os/exec sentinels, the same values, so errors.Is works across both
+// packages.
+var (
+	// ErrNotFound is [exec.ErrNotFound].
+	ErrNotFound = exec.ErrNotFound
+	// ErrDot is [exec.ErrDot].
+	ErrDot = exec.ErrDot
+	// ErrWaitDelay is [exec.ErrWaitDelay].
+	ErrWaitDelay = exec.ErrWaitDelay
+)
+
+// LookPath is [exec.LookPath].
+func LookPath(file string) (string, error) { return exec.LookPath(file) }
+
+// Cmd represents an external command being prepared or run. It has the
+// fields and methods of [exec.Cmd], with the same meaning; see that type for
+// their documentation. pexec adds [Cmd.Handle].
+//
+// pexec drives an exec.Cmd underneath, so command resolution, pipes,
+// context cancellation, Cancel and WaitDelay behave exactly as in os/exec.
+// What changes is how the child is spawned and waited for: on Linux with
+// pidfd support, Start asks the runtime for a pidfd through
+// SysProcAttr.PidFD (clone3 or clone with CLONE_PIDFD), so the child has a
+// race-free [Handle] from its first instant, and Wait parks on Go's
+// netpoller instead of blocking an OS thread in waitid.
+//
+// As with exec.Cmd, a Cmd cannot be reused after calling its Start, Run,
+// Output or CombinedOutput methods, and its methods are not meant to be
+// called concurrently; use its Handle for concurrent signalling and waiting.
+type Cmd struct {
+	// Path is the path of the command to run. See [exec.Cmd].
+	Path string
+	// Args holds command line arguments, including the command as Args[0].
+	Args []string
+	// Env specifies the environment of the process; nil means the current one.
+	Env []string
+	// Dir specifies the working directory of the command.
+	Dir string
+	// Stdin specifies the process's standard input.
+	Stdin io.Reader
+	// Stdout specifies the process's standard output.
+	Stdout io.Writer
+	// Stderr specifies the process's standard error.
+	Stderr io.Writer
+	// ExtraFiles specifies additional open files to be inherited by the
+	// new process, as file descriptors 3, 4, ... It does not include
+	// standard input, standard output, or standard error.
+	ExtraFiles []*os.File
+	// SysProcAttr holds optional, operating system-specific attributes.
+	// pexec never modifies it. On Linux, if PidFD is set, *PidFD receives a
+	// pidfd of the caller's own (a duplicate of the Handle's), as in os/exec.
+	SysProcAttr *syscall.SysProcAttr
+	// Process is the underlying process, once started.
+	Process *os.Process
+	// ProcessState contains information about an exited process. It is set
+	// by a successful reap in Wait; it stays nil when the child was reaped by
+	// another waiter (see [ReapedError]).
+	ProcessState *os.ProcessState
+	// Err holds an error from the lookup of Path, if any (see [exec.Cmd]).
+	Err error
+	// Cancel, if non-nil, is called when the command's context is done.
+	// See [exec.Cmd].
+	Cancel func() error
+	// WaitDelay bounds the time spent waiting on I/O and on the process
+	// after cancellation. See [exec.Cmd].
+	WaitDelay time.Duration
+
+	inner       *exec.Cmd
+	handle      *Handle
+	startCalled int32 // atomic; an int32, not atomic.Bool, so Cmd values may be copied before use
+	waitCalled  bool
+}
+
+// Command returns the [Cmd] struct to execute the named program with the
+// given arguments, exactly as [exec.Command] does.
+func Command(name string, arg ...string) *Cmd {
+	return wrap(exec.Command(name, arg...))
+}
+
+// CommandContext is like [Command] but includes a context, exactly as
+// [exec.CommandContext]: its Cancel kills the Process when ctx is done. Like
+// os/exec, it panics if ctx is nil.
+func CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
+	c := wrap(exec.CommandContext(ctx, name, arg...))
+	c.Cancel = func() error { return c.Process.Kill() }
+	return c
+}
+
+func wrap(in *exec.Cmd) *Cmd {
+	return &Cmd{Path: in.Path, Args: in.Args, Err: in.Err, inner: in}
+}
+
+// engine returns the exec.Cmd that does the work, loaded with c's fields.
+// It is called only before the command starts.
+func (c *Cmd) engine() *exec.Cmd {
+	if c.inner == nil {
+		c.inner = new(exec.Cmd)
+	}
+	in := c.inner
+	in.Path, in.Args, in.Env, in.Dir = c.Path, c.Args, c.Env, c.Dir
+	in.Stdin, in.Stdout, in.Stderr = c.Stdin, c.Stdout, c.Stderr
+	in.ExtraFiles, in.SysProcAttr = c.ExtraFiles, c.SysProcAttr
+	in.Err, in.WaitDelay = c.Err, c.WaitDelay
+	in.Cancel = nil
+	return in
+}
+
+// String returns a human-readable description of c, as [exec.Cmd.String].
+func (c *Cmd) String() string {
+	return (&exec.Cmd{Path: c.Path, Args: c.Args, Err: c.Err}).String()
+}
+
+// Environ returns a copy of the environment in which the command would be
+// run as it is currently configured, as [exec.Cmd.Environ].
+func (c *Cmd) Environ() []string {
+	return (&exec.Cmd{Env: c.Env, Dir: c.Dir, SysProcAttr: c.SysProcAttr}).Environ()
+}
+
+// Run starts the command and waits for it to complete, as [exec.Cmd.Run].
+func (c *Cmd) Run() error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	return c.Wait()
+}
+
+// Start starts the command but does not wait for it to complete, as
+// [exec.Cmd.Start]. On success, [Cmd.Process] and [Cmd.Handle] are set.
+func (c *Cmd) Start() error {
+	if atomic.SwapInt32(&c.startCalled, 1) != 0 {
+		return errors.New("exec: already started")
+	}
+	in := c.engine()
+	pidfd := -1
+	var userPidFD *int
+	in.SysProcAttr, userPidFD = spawnAttr(c.SysProcAttr, &pidfd)
+	started := make(chan struct{})
+	if cancel := c.Cancel; cancel != nil {
+		// The default Cancel reads c.Process, which is set only once the
+		// engine's Start has returned; the context watcher may fire before.
+		in.Cancel = func() error { <-started; return cancel() }
+	}
+	err := in.Start()
+	c.Stdin, c.Stdout, c.Stderr = in.Stdin, in.Stdout, in.Stderr
+	if err != nil {
+		close(started)
+		return err
+	}
+	c.Process = in.Process
+	c.handle = childHandle(in.Process, pidfd, userPidFD)
+	close(started)
+	return nil
+}
+
+// Handle returns the process handle of the started command, or nil before a
+// successful Start. The Handle belongs to the Cmd's child; closing it does
+// not stop [Cmd.Wait] from working.
+func (c *Cmd) Handle() *Handle {
+	if c == nil {
+		return nil
+	}
+	return c.handle
+}
+
+// Wait waits for the command to exit and for its I/O copying to complete, as
+// [exec.Cmd.Wait], and reaps the child. Where the Handle holds a pidfd, the
+// wait parks on Go's netpoller and holds no OS thread while the child runs.
+//
+// If another waiter reaped the child first (a wait4(-1) loop, SIGCHLD
+// ignored), Wait returns a [*ReapedError] carrying the true exit status when
+// the kernel keeps it (Linux 6.15+), where os/exec returns a bare ECHILD.
+func (c *Cmd) Wait() error {
+	if c.Process == nil || c.inner == nil {
+		return errors.New("exec: not started")
+	}
+	if c.ProcessState != nil {
+		return errors.New("exec: Wait was already called")
+	}
+	h := c.handle
+	if c.waitCalled || h == nil {
+		return c.inner.Wait()
+	}
+	c.waitCalled = true
+	if runtime.GOOS == "linux" {
+		// Wait for the exit first (on the netpoller in ModePidFD, holding no
+		// thread), so that the engine's waitid then returns at once, and so
+		// that ModePID operations stop before the PID is released.
+		select {
+		case <-h.Done():
+		case <-h.closedCh:
+		}
+	}
+	h.beginReap()
+	err := c.inner.Wait()
+	c.ProcessState = c.inner.ProcessState
+	var st *Status
+	if c.ProcessState != nil {
+		st = statusFromState(c.ProcessState)
+	} else if isErrno(err, syscall.ECHILD) {
+		st, _ = h.exitInfo()
+		err = &ReapedError{Status: st, Err: err}
+	}
+	h.endReap(st)
+	return err
+}
+
+// Output runs the command and returns its standard output, as
+// [exec.Cmd.Output]: if Stderr was nil, a failing command's
+// [ExitError].Stderr holds its standard error (the first and last 32 KiB).
+func (c *Cmd) Output() ([]byte, error) {
+	if c.Stdout != nil {
+		return nil, errors.New("exec: Stdout already set")
+	}
+	var stdout bytes.Buffer
+	c.Stdout = &stdout
+	var stderr *headTail
+	if c.Stderr == nil {
+		stderr = &headTail{max: 32 << 10}
+		c.Stderr = stderr
+	}
+	err := c.Run()
+	if ee, ok := err.(*ExitError); ok && stderr != nil {
+		ee.Stderr = stderr.Bytes()
+	}
+	return stdout.Bytes(), err
+}
+
+// CombinedOutput runs the command and returns its combined standard output
+// and standard error, as [exec.Cmd.CombinedOutput].
+func (c *Cmd) CombinedOutput() ([]byte, error) {
+	if c.Stdout != nil {
+		return nil, errors.New("exec: Stdout already set")
+	}
+	if c.Stderr != nil {
+		return nil, errors.New("exec: Stderr already set")
+	}
+	var b bytes.Buffer
+	c.Stdout, c.Stderr = &b, &b
+	err := c.Run()
+	return b.Bytes(), err
+}
+
+// StdinPipe returns a pipe connected to the command's standard input when
+// the command starts, as [exec.Cmd.StdinPipe].
+func (c *Cmd) StdinPipe() (io.WriteCloser, error) {
+	if c.Stdin != nil {
+		return nil, errors.New("exec: Stdin already set")
+	}
+	if c.Process != nil {
+		return nil, errors.New("exec: StdinPipe after process started")
+	}
+	in := c.engine()
+	w, err := in.StdinPipe()
+	c.Stdin = in.Stdin
+	return w, err
+}
+
+// StdoutPipe returns a pipe connected to the command's standard output when
+// the command starts, as [exec.Cmd.StdoutPipe].
+func (c *Cmd) StdoutPipe() (io.ReadCloser, error) {
+	if c.Stdout != nil {
+		return nil, errors.New("exec: Stdout already set")
+	}
+	if c.Process != nil {
+		return nil, errors.New("exec: StdoutPipe after process started")
+	}
+	in := c.engine()
+	r, err := in.StdoutPipe()
+	c.Stdout = in.Stdout
+	return r, err
+}
+
+// StderrPipe returns a pipe connected to the command's standard error when
+// the command starts, as [exec.Cmd.StderrPipe].
+func (c *Cmd) StderrPipe() (io.ReadCloser, error) {
+	if c.Stderr != nil {
+		return nil, errors.New("exec: Stderr already set")
+	}
+	if c.Process != nil {
+		return nil, errors.New("exec: StderrPipe after process started")
+	}
+	in := c.engine()
+	r, err := in.StderrPipe()
+	c.Stderr = in.Stderr
+	return r, err
+}
