@@ -76,6 +76,16 @@ func unfiltered() bool {
 	return !testing.Short()
 }
 
+// Register adds a package-specific helper; call it from an init function in
+// the test file that uses the helper. Like the extra helpers given to [Main],
+// it must be used by an unfiltered test run.
+func Register(name string, fn Func) {
+	mu.Lock()
+	defer mu.Unlock()
+	registry[name] = fn
+	own[name] = true
+}
+
 // Unused returns the package-specific helpers no test has used so far.
 func Unused() []string {
 	mu.Lock()
