@@ -44,9 +44,15 @@ func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
 	}
 	target := h.pid
 	if flags&unix.PIDFD_SIGNAL_PROCESS_GROUP != 0 {
+		// Like PIDFD_SIGNAL_PROCESS_GROUP, signal only the group the child
+		// leads: its ID is the unreaped child's PID, so it cannot have been
+		// reused. Any other group might be the caller's own.
 		pgid, err := unix.Getpgid(h.pid)
 		if err != nil {
 			return signalError("getpgid", err)
+		}
+		if pgid != h.pid {
+			return errNotGroupLeader(h.pid)
 		}
 		target = -pgid
 	}

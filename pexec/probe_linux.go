@@ -10,6 +10,7 @@
 //	6.5  SO_PEERPIDFD
 //	6.9  pidfs: one inode per process (Handle.ID), PIDFD_SIGNAL_PROCESS_GROUP
 //	6.13 PIDFD_GET_INFO
+//	6.14 pidfs file handles (Handle.ID on 32-bit systems, where st_ino is 32 bits)
 //	6.15 PIDFD_INFO_EXIT: exit status kept after the reap
 
 package pexec
