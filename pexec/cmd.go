@@ -165,13 +165,33 @@ func (c *Cmd) Start() error {
 	err := in.Start()
 	c.Stdin, c.Stdout, c.Stderr = in.Stdin, in.Stdout, in.Stderr
 	if err != nil {
+		// os/exec records some failures in Err ("exec: no command"),
+		// which String then relies on; mirror it.
+		c.Err = in.Err
 		close(started)
-		return err
+		return c.startError(err)
 	}
 	c.Process = in.Process
 	c.handle = childHandle(in.Process, pidfd, userPidFD)
 	close(started)
 	return nil
+}
+
+// startError words a failed spawn as os/exec would: os.StartProcess checks
+// Dir with a stat (reporting "chdir DIR") only when SysProcAttr is nil, and
+// pexec always passes one, so the check is repeated here for the caller's nil.
+func (c *Cmd) startError(err error) error {
+	var pe *os.PathError
+	if c.SysProcAttr != nil || c.Dir == "" || !errors.As(err, &pe) || pe.Op != "fork/exec" {
+		return err
+	}
+	if _, serr := os.Stat(c.Dir); serr != nil {
+		if spe, ok := serr.(*os.PathError); ok {
+			spe.Op = "chdir"
+			return spe
+		}
+	}
+	return err
 }
 
 // Handle returns the process handle of the started command, or nil before a
@@ -207,10 +227,7 @@ func (c *Cmd) Wait() error {
 		// Wait for the exit first (on the netpoller in ModePidFD, holding no
 		// thread), so that the engine's waitid then returns at once, and so
 		// that ModePID operations stop before the PID is released.
-		select {
-		case <-h.Done():
-		case <-h.closedCh:
-		}
+		h.awaitExit()
 	}
 	h.beginReap()
 	err := c.inner.Wait()
