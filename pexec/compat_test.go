@@ -372,7 +372,9 @@ var compatScenarios = []scenario{
 			// The child exits 0 by itself; the Cancel error must surface.
 			return observe(c, c.Wait(), nil)
 		},
-		want: func(o outcome) bool { return o.ExitCode == 0 && (o.Err == "" || o.Err == "exec: canceling Cmd: refused") },
+		want: func(o outcome) bool {
+			return o.ExitCode == 0 && (o.Err == "" || o.Err == "exec: canceling Cmd: refused")
+		},
 	},
 	{
 		name: "WaitDelay with I/O held by a grandchild",

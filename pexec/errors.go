@@ -19,6 +19,10 @@ var (
 	// errNoPidfd is returned by operations that need a pidfd in ModePID.
 	errNoPidfd = fmt.Errorf("pexec: handle holds no pidfd (PID mode): %w", errors.ErrUnsupported)
 
+	// errNotReapedYet: the process exited, the kernel keeps exit statuses,
+	// but its parent has not reaped it yet.
+	errNotReapedYet = errors.New("pexec: exit status not recorded until the parent reaps the process")
+
 	// errNilHandle is returned by every method of a nil or zero Handle.
 	errNilHandle = &os.SyscallError{Syscall: "pexec: nil or zero Handle", Err: os.ErrInvalid}
 )

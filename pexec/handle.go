@@ -186,6 +186,23 @@ func (h *Handle) watch() {
 	})
 }
 
+// awaitExit returns once the process has exited or the Handle is closed,
+// like a receive from Done. Where it can (ModePidFD) it parks the calling
+// goroutine itself on the netpoller, so that the exit path has no watch
+// goroutine to start and no hand-off from it: Cmd.Wait uses it.
+func (h *Handle) awaitExit() {
+	if !h.exited.Load() && h.sysAwaitExit() {
+		h.exited.Store(true)
+		// Close done unless a watch has started (it closes done itself).
+		h.watchOnce.Do(func() { close(h.done) })
+		return
+	}
+	select {
+	case <-h.Done():
+	case <-h.closedCh:
+	}
+}
+
 // Wait waits for the process to exit and returns its status. Any number of
 // goroutines may call Wait, before or after [Cmd.Wait]: all observe the same
 // outcome and the process is reaped exactly once. For a child started by
@@ -216,7 +233,7 @@ func (h *Handle) WaitContext(ctx context.Context) (*Status, error) {
 	case <-ctx.Done():
 		return nil, fmt.Errorf("pexec: wait for pid %d: %w", h.pid, ctx.Err())
 	}
-	return h.collect()
+	return h.collect(ctx)
 }
 
 func (h *Handle) cachedStatus() *Status {
@@ -226,7 +243,7 @@ func (h *Handle) cachedStatus() *Status {
 }
 
 // collect returns the status of an exited process, obtaining it once.
-func (h *Handle) collect() (*Status, error) {
+func (h *Handle) collect(ctx context.Context) (*Status, error) {
 	h.mu.Lock()
 	if st := h.status; st != nil || h.reapStarted {
 		h.mu.Unlock()
@@ -245,7 +262,7 @@ func (h *Handle) collect() (*Status, error) {
 		// Cmd.Wait reaped the child between our waitid and now.
 		return h.awaitReap()
 	}
-	return h.afterForeignReap(err)
+	return h.afterForeignReap(ctx, err)
 }
 
 // awaitReap returns the status recorded by Cmd.Wait's reap, waiting for the
@@ -270,11 +287,27 @@ func (h *Handle) awaitReap() (*Status, error) {
 	return h.status, nil
 }
 
-// afterForeignReap reports the status of a process someone else reaped.
-func (h *Handle) afterForeignReap(reapErr error) (*Status, error) {
+// afterForeignReap reports the status of a process the caller could not
+// reap: a child someone else reaped, or a process that is not the caller's
+// child. The kernel records the status when the process is reaped, so for a
+// non-child whose parent has not reaped it yet, it waits for that (or ctx).
+func (h *Handle) afterForeignReap(ctx context.Context, reapErr error) (*Status, error) {
 	st, err := h.exitInfo()
+	if errors.Is(err, errNotReapedYet) {
+		select {
+		case <-h.sysGone():
+		case <-h.closedCh:
+			return nil, os.ErrClosed
+		case <-ctx.Done():
+			return nil, fmt.Errorf("pexec: wait for pid %d to be reaped by its parent: %w", h.pid, ctx.Err())
+		}
+		st, err = h.exitInfo()
+	}
 	if err != nil {
-		return nil, &ReapedError{Err: reapErr}
+		if h.cmdReaps {
+			return nil, &ReapedError{Err: reapErr}
+		}
+		return nil, fmt.Errorf("pexec: pid %d is not a child of this process: %w", h.pid, ErrStatusUnavailable)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

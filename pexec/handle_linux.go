@@ -3,6 +3,7 @@ package pexec
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -19,6 +20,9 @@ type sysHandle struct {
 	rc       syscall.RawConn
 	pollable bool
 	pollFn   func(fd uintptr) // marks the Handle exited if the pidfd is readable
+
+	goneOnce sync.Once
+	gone     chan struct{} // closed once the process has been reaped
 }
 
 // newPidfdHandle takes ownership of pidfd and returns a ModePidFD Handle.
@@ -59,15 +63,39 @@ func newPidfdHandle(pidfd, pid int, cmdReaps bool) (*Handle, error) {
 
 // pidfdReadable reports whether the pidfd is readable, which it becomes when
 // its process exits (zombie or reaped).
-func pidfdReadable(fd int) bool {
+func pidfdReadable(fd int) bool { return pidfdRevents(fd)&(unix.POLLIN|unix.POLLHUP) != 0 }
+
+// pidfdGone reports whether the pidfd's process has been reaped: the kernel
+// then adds POLLHUP.
+func pidfdGone(fd int) bool { return pidfdRevents(fd)&unix.POLLHUP != 0 }
+
+// pidfdRevents polls the pidfd without blocking.
+func pidfdRevents(fd int) int16 {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 	for {
 		n, err := unix.Poll(fds[:], 0)
 		if err == unix.EINTR {
 			continue
 		}
-		return err == nil && n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP) != 0
+		if err != nil || n == 0 {
+			return 0
+		}
+		return fds[0].Revents
 	}
+}
+
+// sysGone returns a channel closed once the process has been reaped (by
+// anyone), watched on the netpoller. It is used only after the exit.
+func (h *Handle) sysGone() <-chan struct{} {
+	h.sys.goneOnce.Do(func() {
+		h.sys.gone = make(chan struct{})
+		go func() {
+			if h.sys.rc.Read(func(fd uintptr) bool { return pidfdGone(int(fd)) }) == nil {
+				close(h.sys.gone)
+			}
+		}()
+	})
+	return h.sys.gone
 }
 
 // control runs fn with the pidfd while holding a reference to it.
@@ -98,6 +126,15 @@ func (h *Handle) sysSignal(sig syscall.Signal) error {
 
 // signalFlags sends sig with pidfd_send_signal flags (PIDFD_SIGNAL_*).
 func (h *Handle) signalFlags(sig syscall.Signal, flags int) error {
+	if sig != syscall.Signal(int32(sig)) {
+		// The kernel takes an int: a larger number would arrive truncated,
+		// as another signal (1<<32 + 9 as SIGKILL).
+		op := "pidfd_send_signal"
+		if h.mode == ModePID {
+			op = "kill"
+		}
+		return os.NewSyscallError(op, unix.EINVAL)
+	}
 	if h.mode == ModePID {
 		return h.pidSignal(sig, flags)
 	}
@@ -136,13 +173,28 @@ func (h *Handle) sysWatch() bool {
 		// Park on the netpoller: no OS thread is held while waiting.
 		return h.sys.rc.Read(func(fd uintptr) bool { return pidfdReadable(int(fd)) }) == nil
 	}
-	var err error
-	if h.control(func(fd int) {
-		_, err = waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOWAIT, 0)
-	}) != nil {
-		return false
-	}
-	return err == nil || isErrno(err, syscall.ECHILD)
+	// Not on the netpoller: block a thread in poll(2), holding a reference
+	// to the descriptor (Close then defers the close until poll returns).
+	exited := false
+	h.control(func(fd int) {
+		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		for {
+			n, err := unix.Poll(fds[:], -1)
+			if err != unix.EINTR {
+				exited = err == nil && n > 0
+				return
+			}
+		}
+	})
+	return exited
+}
+
+// sysAwaitExit waits for the exit in the calling goroutine, parked on the
+// netpoller. It reports false if it cannot (ModePID, a pidfd the netpoller
+// did not take) or the Handle was closed first.
+func (h *Handle) sysAwaitExit() bool {
+	return h.mode == ModePidFD && h.sys.pollable &&
+		h.sys.rc.Read(func(fd uintptr) bool { return pidfdReadable(int(fd)) }) == nil
 }
 
 // sysCollect obtains the status of an exited process: without reaping it
@@ -181,6 +233,12 @@ func (h *Handle) exitInfo() (*Status, error) {
 		return nil, errors.Join(ErrStatusUnavailable, err)
 	}
 	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+		kept := info.Supported_mask == 0 || info.Supported_mask&unix.PIDFD_INFO_EXIT != 0
+		var gone bool
+		h.control(func(fd int) { gone = pidfdGone(fd) })
+		if kept && !gone && h.sys.pollable {
+			return nil, errNotReapedYet
+		}
 		return nil, ErrStatusUnavailable
 	}
 	return statusFromWaitStatus(h.pid, info.Exit_code), nil

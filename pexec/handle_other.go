@@ -53,6 +53,8 @@ func (h *Handle) sysWatch() bool {
 	}
 }
 
+func (h *Handle) sysAwaitExit() bool { return false }
+
 func (h *Handle) sysCollect() (*Status, error) {
 	return nil, os.NewSyscallError("wait", syscall.ECHILD)
 }
@@ -69,3 +71,6 @@ func (h *Handle) Control(fn func(pidfd int)) error {
 	}
 	return errNoPidfd
 }
+
+// sysGone is never needed here: exitInfo never asks to wait for a reap.
+func (h *Handle) sysGone() <-chan struct{} { return nil }
