@@ -91,15 +91,18 @@ var kits = []kit{
 	},
 }
 
-// helperCmd builds a command running a testhelper helper through k.
-func (k kit) helper(ctx context.Context, name string, args ...string) anyCmd {
+// helper builds a command running a testhelper helper through k.
+func (k kit) helper(name string, args ...string) anyCmd {
 	path, argv, env := testhelper.Command(name, args...)
-	var c anyCmd
-	if ctx != nil {
-		c = k.commandContext(ctx, path, argv[1:]...)
-	} else {
-		c = k.command(path, argv[1:]...)
-	}
+	c := k.command(path, argv[1:]...)
+	*c.Env = env
+	return c
+}
+
+// helperCtx is helper with a context.
+func (k kit) helperCtx(ctx context.Context, name string, args ...string) anyCmd {
+	path, argv, env := testhelper.Command(name, args...)
+	c := k.commandContext(ctx, path, argv[1:]...)
 	*c.Env = env
 	return c
 }
@@ -156,7 +159,7 @@ type scenario struct {
 
 func runWith(k kit, name string, args ...string) func(t *testing.T, _ kit) outcome {
 	return func(t *testing.T, _ kit) outcome {
-		c := k.helper(nil, name, args...)
+		c := k.helper(name, args...)
 		return observe(c, c.Run(), nil)
 	}
 }
@@ -191,7 +194,7 @@ var compatScenarios = []scenario{
 	{
 		name: "no such directory",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "exit", "0")
+			c := k.helper("exit", "0")
 			*c.Dir = "/nonexistent-pexec-dir"
 			err := c.Run()
 			return observe(c, err, nil)
@@ -229,7 +232,7 @@ var compatScenarios = []scenario{
 	{
 		name: "Output captures stderr",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "stderr", "boom", "2")
+			c := k.helper("stderr", "boom", "2")
 			out, err := c.Output()
 			return observe(c, err, out)
 		},
@@ -239,7 +242,7 @@ var compatScenarios = []scenario{
 		name: "Output truncates long stderr",
 		run: func(t *testing.T, k kit) outcome {
 			long := strings.Repeat("0123456789", 10_000) // 100,000 bytes
-			c := k.helper(nil, "stderr", long, "1")
+			c := k.helper("stderr", long, "1")
 			out, err := c.Output()
 			return observe(c, err, out)
 		},
@@ -250,7 +253,7 @@ var compatScenarios = []scenario{
 	{
 		name: "CombinedOutput",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "stderr", "boom", "0")
+			c := k.helper("stderr", "boom", "0")
 			out, err := c.CombinedOutput()
 			return observe(c, err, out)
 		},
@@ -259,7 +262,7 @@ var compatScenarios = []scenario{
 	{
 		name: "Stdin from reader",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "echo", "4")
+			c := k.helper("echo", "4")
 			*c.Stdin = strings.NewReader("hello")
 			out, err := c.Output()
 			return observe(c, err, out)
@@ -269,7 +272,7 @@ var compatScenarios = []scenario{
 	{
 		name: "pipes",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "echo")
+			c := k.helper("echo")
 			w, err := c.StdinPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -297,7 +300,7 @@ var compatScenarios = []scenario{
 	{
 		name: "misuse errors",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "exit", "0")
+			c := k.helper("exit", "0")
 			var msgs []string
 			add := func(err error) { msgs = append(msgs, fmt.Sprint(err)) }
 			add(c.Wait())
@@ -322,7 +325,7 @@ var compatScenarios = []scenario{
 		run: func(t *testing.T, k kit) outcome {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
-			c := k.helper(ctx, "exit", "0")
+			c := k.helperCtx(ctx, "exit", "0")
 			return observe(c, c.Run(), nil)
 		},
 		want: func(o outcome) bool { return o.Canceled },
@@ -332,7 +335,7 @@ var compatScenarios = []scenario{
 		run: func(t *testing.T, k kit) outcome {
 			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 			defer cancel()
-			c := k.helper(ctx, "sleep")
+			c := k.helperCtx(ctx, "sleep")
 			return observe(c, c.Run(), nil)
 		},
 		want: func(o outcome) bool { return o.Err == "signal: killed" && o.ExitErr },
@@ -342,7 +345,7 @@ var compatScenarios = []scenario{
 		run: func(t *testing.T, k kit) outcome {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			c := k.helper(ctx, "ignore-term")
+			c := k.helperCtx(ctx, "ignore-term")
 			r, err := c.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -363,7 +366,7 @@ var compatScenarios = []scenario{
 		name: "Cancel error is reported",
 		run: func(t *testing.T, k kit) outcome {
 			ctx, cancel := context.WithCancel(context.Background())
-			c := k.helper(ctx, "exit", "0")
+			c := k.helperCtx(ctx, "exit", "0")
 			*c.Cancel = func() error { return errors.New("refused") }
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
@@ -379,7 +382,7 @@ var compatScenarios = []scenario{
 	{
 		name: "WaitDelay with I/O held by a grandchild",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "orphan-stdout")
+			c := k.helper("orphan-stdout")
 			var sb strings.Builder
 			*c.Stdout = &sb
 			*c.WaitDelay = 100 * time.Millisecond
@@ -412,7 +415,7 @@ var compatScenarios = []scenario{
 	{
 		name: "Environ with NUL",
 		run: func(t *testing.T, k kit) outcome {
-			c := k.helper(nil, "exit", "0")
+			c := k.helper("exit", "0")
 			*c.Env = append(*c.Env, "BAD=a\x00b")
 			return observe(c, c.Run(), nil)
 		},
