@@ -1,0 +1,55 @@
+// Package pexec is a drop-in replacement for os/exec that makes process
+// management race-free on Linux.
+//
+// A program keeps working when its only change is the import line:
+//
+//	import exec "github.com/pexec-dev/pexec/pexec"
+//
+// [Cmd] has every field and method of exec.Cmd with the same behaviour
+// (pexec drives an exec.Cmd underneath), and [Error], [ExitError] and the
+// sentinels are os/exec's own. What changes is underneath: on Linux 5.4+
+// every child is spawned with a pidfd (SysProcAttr.PidFD, so clone3 or clone
+// with CLONE_PIDFD), and [Cmd.Handle] returns a [Handle] on it. A Handle
+// refers to one process for ever: its Signal can never reach a process that
+// reused the PID, Alive never mistakes a newcomer or a zombie for the child,
+// and Wait, WaitContext and Done park on Go's netpoller instead of holding an
+// OS thread per child. Beyond children, [Open], [Parent], [PeerHandle] and
+// [FromFile] make Handles for other processes.
+//
+// # Modes and guarantees
+//
+// A Handle is in [ModePidFD] when [Supported] reports true, and in [ModePID]
+// otherwise: on other systems, on Linux before 5.4, and where a seccomp filter
+// blocks the pidfd syscalls. The same API works in both; what holds:
+//
+//	guarantee                                          ModePidFD   ModePID (child)
+//	Signal/Kill never reach a process that reused PID  yes         yes, unless another waiter in this process reaps the child
+//	Signal/Kill after exit return os.ErrProcessDone     yes         yes (Linux: waitid WNOWAIT; elsewhere: after the reap)
+//	Alive is false for a zombie, sends no signal        yes         Linux: yes; elsewhere: signal 0, true for a zombie
+//	Wait/Done hold no OS thread while the child runs    yes         no: a thread blocks in waitid, as in os/exec
+//	exit status after a foreign reaper (wait4(-1),      yes, 6.15+  no: *ReapedError with no status
+//	  SIGCHLD ignored)
+//	Open, Parent, PeerHandle, FromFile, ID, GetFD       yes         no: errors.ErrUnsupported
+//	Info, SignalGroup                                   yes         child only, while unreaped
+//
+// # Kernel versions
+//
+// Each feature is probed once by calling it, never by parsing the kernel
+// version; below its version a method returns an error wrapping
+// [errors.ErrUnsupported] (or, for exit statuses, [ErrStatusUnavailable]):
+//
+//	5.1  pidfd_send_signal             5.10 PIDFD_NONBLOCK (not relied on)
+//	5.2  CLONE_PIDFD                   6.5  SO_PEERPIDFD: PeerHandle
+//	5.3  pidfd_open, pollable pidfds   6.9  pidfs: Handle.ID, SignalGroup
+//	5.4  waitid(P_PIDFD): ModePidFD    6.13 PIDFD_GET_INFO: Info (else /proc)
+//	5.6  pidfd_getfd: GetFD            6.15 PIDFD_INFO_EXIT: status after a foreign reap
+//
+// # Reaping
+//
+// A child started by [Cmd] is reaped by [Cmd.Wait], which must be called as
+// with os/exec. [Handle.Wait] observes the exit (waitid with WNOWAIT) without
+// reaping, so both may be called, in any order and from any number of
+// goroutines, and all see the same status. A Handle from [Open] reaps in Wait
+// if the process is the caller's child; for a non-child, Wait reports the
+// status the kernel records when the process's parent reaps it (6.15+).
+package pexec
