@@ -1075,10 +1075,6 @@ func TestMigrationSameEdgeCases(t *testing.T) {
 // MIGRATION.md names the test behind each of its claims: every test and
 // example it names must exist.
 func TestMigrationDocNamesExist(t *testing.T) {
-	doc, err := os.ReadFile("../MIGRATION.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var src strings.Builder
 	for _, dir := range []string{".", "../cmd/pidreuse", "../examples/supervisor"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
@@ -1093,18 +1089,54 @@ func TestMigrationDocNamesExist(t *testing.T) {
 			src.Write(b)
 		}
 	}
-	var names []string // "TestMigration…" stands for a family, not a test
-	for _, m := range regexp.MustCompile(`\b((?:Test|Example)[A-Z_]\w*)(…)?`).FindAllStringSubmatch(string(doc), -1) {
-		if m[2] == "" {
-			names = append(names, m[1])
+	for _, docName := range []string{"MIGRATION.md", "README.md"} {
+		doc, err := os.ReadFile("../" + docName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string // "TestMigration…" stands for a family, not a test
+		for _, m := range regexp.MustCompile(`\b((?:Test|Example|Benchmark)[A-Z_]\w*)(…)?`).FindAllStringSubmatch(string(doc), -1) {
+			if m[2] == "" {
+				names = append(names, m[1])
+			}
+		}
+		if len(names) == 0 {
+			t.Fatalf("%s names no tests", docName)
+		}
+		for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+			if !strings.Contains(src.String(), "func "+name+"(") {
+				t.Errorf("%s names %s, which does not exist", docName, name)
+			}
 		}
 	}
-	if len(names) == 0 {
-		t.Fatal("MIGRATION.md names no tests")
+}
+
+// TestReadmeCommands checks that CI runs the README's two commands exactly.
+func TestReadmeCommands(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
-		if !strings.Contains(src.String(), "func "+name+"(") {
-			t.Errorf("MIGRATION.md names %s, which does not exist", name)
+	ci, err := os.ReadFile("../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)```sh\n(.*?)```").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md has no sh block")
+	}
+	var cmds []string
+	for _, line := range strings.Split(strings.TrimSpace(string(block[1])), "\n") {
+		cmd, _, _ := strings.Cut(line, "#")
+		cmds = append(cmds, strings.TrimSpace(cmd))
+	}
+	want := []string{"go run ./cmd/pidreuse", "go test -race -count=1 ./..."}
+	if diff := cmp.Diff(want, cmds); diff != "" {
+		t.Errorf("README's first commands (-want +got):\n%s", diff)
+	}
+	for _, c := range cmds {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(c) + `$`).Match(ci) {
+			t.Errorf(".ci/run does not run %q on a line of its own", c)
 		}
 	}
 }
