@@ -1,0 +1,148 @@
+//go:build linux
+
+package pexec_test
+
+import (
+	"context"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/pexec-dev/pexec/internal/testhelper"
+	"github.com/pexec-dev/pexec/pexec"
+)
+
+// Benchmarks of the cheap, frequent operations, next to their os/exec
+// equivalents. The program in ../bench measures the rest (threads, memory,
+// throughput, exit-notice latency) and checks the targets:
+//
+//	go test -run '^$' -bench . -benchmem ./pexec/
+//	go run ./bench
+
+// benchDeadline bounds the set-up waits of a benchmark.
+const benchDeadline = time.Minute
+
+// startBenchChild starts the helper name with args through pexec and has
+// the benchmark kill and reap it at the end.
+func startBenchChild(b *testing.B, name string, args ...string) *pexec.Cmd {
+	b.Helper()
+	c := helper(name, args...)
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+	})
+	return c
+}
+
+// BenchmarkAlive measures Handle.Alive on a live child: one poll(2) on the
+// pidfd, no signal sent. Target: under 1µs and 0 allocations.
+func BenchmarkAlive(b *testing.B) {
+	h := startBenchChild(b, "sleep").Handle()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !h.Alive() {
+			b.Fatal("Alive() = false for a sleeping child")
+		}
+	}
+}
+
+// BenchmarkSignal0OSExec is os/exec's way to ask whether a child is still
+// there: Process.Signal(syscall.Signal(0)).
+func BenchmarkSignal0OSExec(b *testing.B) {
+	path, argv, env := testhelper.Command("sleep")
+	c := exec.Command(path, argv[1:]...)
+	c.Env = env
+	if err := c.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+	})
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Process.Signal(syscall.Signal(0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWaitExited measures Handle.Wait on a child that has already
+// exited: "cached" once the Handle knows the status, "first" for a Handle
+// that has never seen it (a fresh Handle on a duplicate of the same exited
+// child's pidfd each time: it starts its netpoller watch, finds the pidfd
+// readable and reads the status with waitid(WNOWAIT)). os/exec's only
+// equivalent, a first Process.Wait, reaps the child, so it needs a new child
+// each time; ../bench measures it on a batch of exited children.
+func BenchmarkWaitExited(b *testing.B) {
+	c := startBenchChild(b, "exit", "3")
+	h := c.Handle()
+	ctx, cancel := context.WithTimeout(b.Context(), benchDeadline)
+	defer cancel()
+	select {
+	case <-h.Done():
+	case <-ctx.Done():
+		b.Fatalf("child did not exit: %v", ctx.Err())
+	}
+
+	b.Run("cached", func(b *testing.B) {
+		if st, err := h.Wait(); err != nil || st.ExitCode() != 3 {
+			b.Fatalf("Wait = %v, %v; want exit status 3", st, err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := h.Wait(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+
+	b.Run("first", func(b *testing.B) {
+		if h.Mode() != pexec.ModePidFD {
+			b.Skip("no pidfd to duplicate in PID mode")
+		}
+		fresh := func() *pexec.Handle {
+			var dup int
+			var derr error
+			if err := h.Control(func(fd int) { dup, derr = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
+				b.Fatalf("dup pidfd: %v, %v", err, derr)
+			}
+			h2, err := pexec.NewCmdChildHandle(dup, c.Process.Pid)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return h2
+		}
+		// Handles are made and closed in batches with the timer stopped:
+		// stopping it for every operation would cost more than the
+		// operation.
+		const batch = 256
+		hs := make([]*pexec.Handle, 0, batch)
+		b.ReportAllocs()
+		b.StopTimer()
+		for done := 0; done < b.N; {
+			k := min(batch, b.N-done)
+			for range k {
+				hs = append(hs, fresh())
+			}
+			b.StartTimer()
+			for _, h2 := range hs {
+				if st, err := h2.Wait(); err != nil || st.ExitCode() != 3 {
+					b.Fatalf("Wait = %v, %v; want exit status 3", st, err)
+				}
+			}
+			b.StopTimer()
+			for _, h2 := range hs {
+				h2.Close()
+			}
+			hs = hs[:0]
+			done += k
+		}
+	})
+}
