@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -104,6 +105,10 @@ func Unused() []string {
 // args in a re-execution of the current test binary. The result feeds
 // exec.Command, pexec.Command or os.StartProcess alike. It panics on an
 // unregistered name, which is a bug in the test.
+//
+// The environment adds atexit_sleep_ms=0 to GORACE: under -race a helper
+// that exits with code 0 would otherwise sleep a second in the race
+// runtime's exit hook.
 func Command(name string, args ...string) (path string, argv []string, env []string) {
 	mu.Lock()
 	_, ok := registry[name]
@@ -117,5 +122,6 @@ func Command(name string, args ...string) (path string, argv []string, env []str
 		exe = os.Args[0]
 	}
 	argv = append([]string{exe, "-test.run=^$", "--"}, args...)
-	return exe, argv, append(os.Environ(), EnvVar+"="+name)
+	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
+	return exe, argv, append(os.Environ(), EnvVar+"="+name, "GORACE="+race)
 }

@@ -1,0 +1,49 @@
+package testhelper
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// PID namespaces, for tests that force PID reuse: a helper started with
+// [NewPIDNamespace] is PID 1 of a namespace of its own, where nothing but the
+// helper creates processes, so it can choose the PID of its next child with
+// [SetNextPID]. Creating the namespace needs CAP_SYS_ADMIN (root).
+
+// NewPIDNamespace returns the SysProcAttr that starts a helper as PID 1 of
+// a new PID namespace, with a mount namespace of its own so that
+// [EnterPIDNamespace] can mount a /proc that shows the new namespace. When
+// the helper exits, the kernel kills every process left in the namespace.
+func NewPIDNamespace() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS}
+}
+
+// EnterPIDNamespace prepares a helper started with [NewPIDNamespace]: it
+// checks that the helper is PID 1, stops mount propagation to the parent's
+// namespace and mounts a fresh /proc, so /proc/<pid> names the processes
+// of the new namespace by their PIDs there.
+func EnterPIDNamespace() error {
+	if pid := os.Getpid(); pid != 1 {
+		return fmt.Errorf("testhelper: EnterPIDNamespace: PID %d, not 1: not started with NewPIDNamespace", pid)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return os.NewSyscallError("mount(MS_PRIVATE)", err)
+	}
+	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return os.NewSyscallError("mount(proc)", err)
+	}
+	return nil
+}
+
+// SetNextPID makes pid the ID the kernel gives the next process or thread
+// created in the caller's PID namespace, if pid is free then: it writes
+// pid-1 to /proc/sys/kernel/ns_last_pid, which applies to the namespace of
+// the writer. The caller must create the process right away and check its
+// PID: a thread the Go runtime starts in between takes the PID instead.
+func SetNextPID(pid int) error {
+	return os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(pid-1)), 0)
+}

@@ -1,0 +1,65 @@
+package testhelper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+)
+
+// Test bodies that must run in a process of their own (inside a seccomp
+// jail, as PID 1 of a new PID namespace, with SIGCHLD ignored) run as
+// helpers: the helper writes what it observed with [Report], and the test
+// that started it with [RunReport] decodes the report and asserts on it.
+
+// reportPrefix starts the one line of stdout that holds the report, so
+// that other output of the helper cannot be mistaken for it.
+const reportPrefix = "testhelper-report: "
+
+// Report writes v as the helper's JSON report on stdout and returns the
+// helper's exit code: 0, or 3 if v cannot be encoded.
+func Report(v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testhelper: report:", err)
+		return 3
+	}
+	fmt.Printf("\n%s%s\n", reportPrefix, b)
+	return 0
+}
+
+// RunReport runs helper name with args in a new process (with attr as its
+// SysProcAttr, if not nil) and decodes its [Report] into v. The helper is
+// killed if ctx is done first. RunReport fails t, showing the helper's
+// stderr, if the helper does not exit with code 0 (the race detector, for
+// one, makes it exit with 66) or writes no report; it returns the helper's
+// stderr for logging.
+func RunReport(ctx context.Context, t testing.TB, attr *syscall.SysProcAttr, v any, name string, args ...string) (stderr []byte) {
+	t.Helper()
+	path, argv, env := Command(name, args...)
+	cmd := exec.CommandContext(ctx, path, argv[1:]...)
+	cmd.Env = env
+	cmd.SysProcAttr = attr
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("helper %s %v: %v (killed: %v); stderr:\n%s", name, args, err, ctx.Err(), errb.Bytes())
+	}
+	if err != nil {
+		t.Fatalf("helper %s %v: %v; stderr:\n%s", name, args, err, errb.Bytes())
+	}
+	i := bytes.LastIndex(out.Bytes(), []byte("\n"+reportPrefix))
+	if i < 0 {
+		t.Fatalf("helper %s %v wrote no report; stdout:\n%s\nstderr:\n%s", name, args, out.Bytes(), errb.Bytes())
+	}
+	line, _, _ := bytes.Cut(out.Bytes()[i+1+len(reportPrefix):], []byte("\n"))
+	if err := json.Unmarshal(line, v); err != nil {
+		t.Fatalf("helper %s %v: bad report %q: %v", name, args, line, err)
+	}
+	return errb.Bytes()
+}

@@ -1,0 +1,227 @@
+package pexec_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pexec-dev/pexec/internal/testhelper"
+	"github.com/pexec-dev/pexec/pexec"
+)
+
+// Forced PID reuse. A helper runs as PID 1 of a new PID namespace, where
+// nothing else creates processes. Each trial starts a child through pexec,
+// lets it exit and reaps it with Cmd.Wait, then has the kernel give the
+// very same PID to a new, unrelated process (ns_last_pid = PID-1 right
+// before the fork). The old Handle is then aimed at a PID that belongs to
+// the newcomer: every method must answer for the old process (gone) and
+// leave the newcomer alone, while a plain kill(pid, 0) reaches the newcomer,
+// which proves the PID really was reused.
+
+func init() {
+	testhelper.Register("proof-reuse", proofReuseHelper)
+}
+
+// reuseReport is what the PID-reuse helper observed.
+type reuseReport struct {
+	Setup    string
+	Mode     string // the old handles' mode
+	Trials   int    // trials run
+	Reused   int    // trials whose newcomer got the old PID (must be all)
+	Retries  int    // forks that missed the PID (a runtime thread took it) and were redone
+	Failures []string
+	Failed   int
+	Elapsed  time.Duration
+}
+
+// proofReuseHelper runs args[1] trials with pidfd handles, or PID-mode
+// handles when args[0] is "pid".
+func proofReuseHelper(args []string) int {
+	var rep reuseReport
+	if len(args) != 2 {
+		rep.Setup = fmt.Sprintf("usage: proof-reuse pidfd|pid trials, got %q", args)
+		return testhelper.Report(rep)
+	}
+	trials, _ := strconv.Atoi(args[1])
+	if err := testhelper.EnterPIDNamespace(); err != nil {
+		rep.Setup = err.Error()
+		return testhelper.Report(rep)
+	}
+	if args[0] == "pid" {
+		pexec.SetForcePIDMode(true)
+	}
+	start := time.Now()
+	for i := range trials {
+		rep.Trials++
+		if msg := reuseTrial(&rep); msg != "" {
+			rep.Failed++
+			if len(rep.Failures) < 20 {
+				rep.Failures = append(rep.Failures, fmt.Sprintf("trial %d: %s", i, msg))
+			}
+		}
+	}
+	rep.Elapsed = time.Since(start)
+	return testhelper.Report(rep)
+}
+
+// reuseTrial runs one trial and returns "" or what went wrong.
+func reuseTrial(rep *reuseReport) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	old := pexec.Command("/bin/false")
+	old.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := old.Start(); err != nil {
+		return "start old: " + err.Error()
+	}
+	h := old.Handle()
+	defer h.Close()
+	rep.Mode = h.Mode().String()
+	pid := h.Pid()
+	oldID, oldIDErr := h.ID()
+	if err := proofCmdWait(ctx, old); proofErr(err) != "ExitError(exit status 1)" {
+		return "old Cmd.Wait: " + proofErr(err)
+	}
+	// The old child is reaped: its PID is free. Give it to a newcomer.
+	var nc *pexec.Cmd
+	for attempt := 0; nc == nil; attempt++ {
+		if attempt == 50 {
+			return fmt.Sprintf("PID %d not reused in %d forks", pid, attempt)
+		}
+		if err := testhelper.SetNextPID(pid); err != nil {
+			return "ns_last_pid: " + err.Error()
+		}
+		c := pexec.Command("/bin/sleep", "1000")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			return "start newcomer: " + err.Error()
+		}
+		if c.Process.Pid == pid {
+			nc = c
+			break
+		}
+		// A thread of the Go runtime took the PID first; try again.
+		rep.Retries++
+		c.Process.Kill()
+		c.Wait()
+	}
+	rep.Reused++
+	nh := nc.Handle()
+	defer func() {
+		if nc.ProcessState == nil {
+			nc.Process.Kill()
+			nc.Wait()
+		}
+	}()
+
+	var bad []string
+	expect := func(what, got, want string) {
+		if got != want {
+			bad = append(bad, fmt.Sprintf("%s: got %s, want %s", what, got, want))
+		}
+	}
+	pidfdMode := h.Mode() == pexec.ModePidFD
+
+	// The old handle, now that its PID names the newcomer.
+	expect("Signal(TERM)", proofErr(h.Signal(syscall.SIGTERM)), "ErrProcessDone")
+	expect("Signal(0)", proofErr(h.Signal(syscall.Signal(0))), "ErrProcessDone")
+	expect("Kill", proofErr(h.Kill()), "ErrProcessDone")
+	expect("SignalGroup(USR1)", proofErr(h.SignalGroup(syscall.SIGUSR1)), "ErrProcessDone")
+	expect("Alive", fmt.Sprint(h.Alive()), "false")
+	expect("Done", doneState(h.Done()), "closed")
+	st, err := h.WaitContext(ctx)
+	expect("Wait", proofWait(st, err), "exit status 1 [exited=true code=1 success=false signaled=false sig=0]")
+	info, err := h.Info()
+	expect("Info", proofErr(err), "ErrProcessDone")
+	if info != nil {
+		bad = append(bad, fmt.Sprintf("Info described %+v", *info))
+	}
+	f, err := h.GetFD(0)
+	if f != nil {
+		f.Close()
+	}
+	expect("GetFD(0)", proofErr(err), map[bool]string{true: "ErrProcessDone", false: "ErrUnsupported"}[pidfdMode])
+	id, err := h.ID()
+	newID, newErr := nh.ID()
+	if pidfdMode {
+		switch {
+		case err != nil || oldIDErr != nil || newErr != nil:
+			bad = append(bad, fmt.Sprintf("ID: old %v/%v, newcomer %v", oldIDErr, err, newErr))
+		case id != oldID || id == newID:
+			bad = append(bad, fmt.Sprintf("ID: %d, before the exit %d, newcomer's %d", id, oldID, newID))
+		}
+		same, err := h.SameProcess(nh)
+		expect("SameProcess(newcomer)", fmt.Sprintf("%v %s", same, proofErr(err)), "false nil")
+		// The pidfd itself, passed on, still names only the old process.
+		if f, err := h.File(); err != nil {
+			bad = append(bad, "File: "+proofErr(err))
+		} else {
+			g, err := pexec.FromFile(f)
+			f.Close()
+			expect("FromFile(File())", proofErr(err), "ErrProcessDone")
+			if g != nil {
+				bad = append(bad, fmt.Sprintf("FromFile gave a handle to PID %d", g.Pid()))
+				g.Close()
+			}
+		}
+	} else {
+		expect("ID", proofErr(err), "ErrUnsupported")
+	}
+
+	// Proof that the PID really is the newcomer's: kill(2) by number
+	// reaches it, and it is running, unsignalled.
+	expect("kill(pid, 0)", proofErr(syscall.Kill(pid, 0)), "nil")
+	if msg := untouched(pid, "/bin/sleep"); msg != "" {
+		bad = append(bad, "newcomer touched: "+msg)
+	}
+	expect("newcomer Alive", fmt.Sprint(nh.Alive()), "true")
+	// Its end tells which signal reached it first: ours, SIGALRM, if none
+	// of the old handle's TERM, KILL or USR1 did.
+	expect("newcomer Signal(ALRM)", proofErr(nh.Signal(syscall.SIGALRM)), "nil")
+	expect("newcomer Cmd.Wait", proofErr(proofCmdWait(ctx, nc)), "ExitError(signal: alarm clock)")
+	if len(bad) > 0 {
+		return fmt.Sprintf("pid %d (%s mode): %v", pid, rep.Mode, bad)
+	}
+	return ""
+}
+
+func TestProofPIDReuse(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testhelper.Command("proof-reuse") // accounted for: testhelper.Main checks that every helper is used
+		t.Skip("forcing PID reuse needs root: it creates a PID namespace and writes its ns_last_pid (CAP_SYS_ADMIN); CI runs as root")
+	}
+	trials := 1000
+	if testing.Short() {
+		trials = 100
+	}
+	for _, mode := range []string{"pidfd", "pid"} {
+		t.Run(mode, func(t *testing.T) {
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
+			defer cancel()
+			var rep reuseReport
+			testhelper.RunReport(ctx, t, testhelper.NewPIDNamespace(), &rep, "proof-reuse", mode, strconv.Itoa(trials))
+			if rep.Setup != "" {
+				t.Fatalf("helper setup: %s", rep.Setup)
+			}
+			if rep.Mode != mode {
+				t.Errorf("old handles were in %s mode, want %s", rep.Mode, mode)
+			}
+			if rep.Trials != trials || rep.Reused != trials {
+				t.Errorf("%d trials, PID reused in %d; want %d and %d", rep.Trials, rep.Reused, trials, trials)
+			}
+			for _, f := range rep.Failures {
+				t.Error(f)
+			}
+			if rep.Failed > len(rep.Failures) {
+				t.Errorf("... %d failed trials in all", rep.Failed)
+			}
+			t.Logf("%s mode: %d trials, PID reused in %d (%d forks redone because a runtime thread took the PID), %d failed; helper %v, test %v",
+				mode, rep.Trials, rep.Reused, rep.Retries, rep.Failed, rep.Elapsed, time.Since(start))
+		})
+	}
+}
