@@ -54,11 +54,16 @@ func waitid(idtype, id, options int, pid int) (*Status, error) {
 // pidfd exit record.
 func statusFromWaitStatus(pid int, code int32) *Status {
 	ws := syscall.WaitStatus(code)
-	return &Status{
+	st := &Status{
 		pid:      pid,
 		exited:   ws.Exited(),
 		code:     ws.ExitStatus(),
-		signal:   ws.Signal(),
 		coreDump: ws.CoreDump(),
 	}
+	if ws.Signaled() {
+		// ws.Signal is -1 for other words, which Signaled would take
+		// for a death by signal.
+		st.signal = ws.Signal()
+	}
+	return st
 }
