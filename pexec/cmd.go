@@ -236,7 +236,17 @@ func (c *Cmd) Wait() error {
 	if c.ProcessState != nil {
 		st = statusFromState(c.ProcessState)
 	} else if isErrno(err, syscall.ECHILD) {
-		st, _ = h.exitInfo()
+		var xerr error
+		st, xerr = h.exitInfo()
+		if errors.Is(xerr, errNotReapedYet) {
+			// The other waiter has claimed the child (hence ECHILD) but
+			// not yet released it; the kernel records the status then.
+			select {
+			case <-h.sysGone():
+			case <-h.closedCh:
+			}
+			st, _ = h.exitInfo()
+		}
 		err = &ReapedError{Status: st, Err: err}
 	}
 	h.endReap(st)
