@@ -321,17 +321,18 @@ func (h *Handle) afterForeignReap(ctx context.Context, reapErr error) (*Status, 
 // reaps the child through the standard library. It reports false if a reap
 // was already begun.
 func (h *Handle) beginReap() bool {
+	// reapStarted first: a collect that then finds the child reaped (in
+	// ModePID, h.reaped makes waitid report ECHILD) must know that the reap
+	// is Cmd.Wait's, not a foreign one.
+	h.mu.Lock()
+	first := !h.reapStarted
+	h.reapStarted = true
+	h.mu.Unlock()
 	h.gate.Lock()
 	h.reaped = true
 	h.gate.Unlock()
 	h.exited.Store(true)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.reapStarted {
-		return false
-	}
-	h.reapStarted = true
-	return true
+	return first
 }
 
 // endReap records the outcome of Cmd.Wait's reap; st is nil when it is
