@@ -321,3 +321,47 @@ func TestProofCloseRacingSignal(t *testing.T) {
 	t.Logf("%d Close/Signal races on the victim, %d SIGTERMs delivered to it, %d descriptors churned meanwhile, %d bystanders watched; %v; outcomes:%s",
 		n, sent.Load(), churned.Load(), len(bystanders), time.Since(start), &tl)
 }
+
+// TestProofWaitRacingReap starts Handle.Waits on an exited child at the
+// moment Cmd.Wait reaps it: every one must report the child's status, none
+// may mistake Cmd.Wait's reap for a foreign one.
+func TestProofWaitRacingReap(t *testing.T) {
+	rounds := 300
+	if testing.Short() {
+		rounds = 50
+	}
+	for _, mode := range []string{"pidfd", "forced-pid"} {
+		t.Run(mode, func(t *testing.T) {
+			if mode == "forced-pid" {
+				defer pexec.SetForcePIDMode(true)()
+			}
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
+			defer cancel()
+			const want = "exit status 7 [exited=true code=7 success=false signaled=false sig=0]"
+			var tl tally
+			for range rounds {
+				c := pexec.CommandContext(ctx, "/bin/sh", "-c", "exit 7")
+				if err := c.Start(); err != nil {
+					t.Fatal(err)
+				}
+				h := c.Handle()
+				select {
+				case <-h.Done():
+				case <-ctx.Done():
+					t.Fatal("child did not exit")
+				}
+				var wg sync.WaitGroup
+				for range 8 {
+					wg.Go(func() { tl.add("Handle.Wait", proofWait(h.WaitContext(ctx)), want) })
+				}
+				tl.add("Cmd.Wait", proofErr(proofCmdWait(ctx, c)), "ExitError(exit status 7)")
+				wg.Wait()
+			}
+			for _, b := range tl.bad {
+				t.Error(b)
+			}
+			t.Logf("%s: %d children, 8 Handle.Waits each racing Cmd.Wait's reap, in %v; outcomes:%s", mode, rounds, time.Since(start), &tl)
+		})
+	}
+}
