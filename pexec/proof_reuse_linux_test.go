@@ -28,18 +28,18 @@ func init() {
 
 // reuseReport is what the PID-reuse helper observed.
 type reuseReport struct {
-	Setup    string
-	Mode     string // the old handles' mode
-	Trials   int    // trials run
-	Reused   int    // trials whose newcomer got the old PID (must be all)
-	Retries  int    // forks that missed the PID and were redone
+	Setup   string
+	Mode    string // the old handles' mode
+	Trials  int    // trials run
+	Reused  int    // trials whose newcomer got the old PID (must be all)
+	Retries int    // forks that missed the PID and were redone
 	// Abandoned counts trials whose PID a thread of the helper's own Go
 	// runtime took (and keeps) before the newcomer could: replaced by
 	// another trial, as they test nothing.
 	Abandoned int
-	Failures []string
-	Failed   int
-	Elapsed  time.Duration
+	Failures  []string
+	Failed    int
+	Elapsed   time.Duration
 }
 
 // proofReuseHelper runs args[1] trials with pidfd handles, or PID-mode
