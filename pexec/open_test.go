@@ -710,6 +710,7 @@ func TestParent(t *testing.T) {
 		}
 	})
 	t.Run("parent exits", func(t *testing.T) {
+		testhelper.Nested("watch-parent")
 		mid := startLined(t, helper("spawn", "watch-parent"))
 		if got, want := mid.until("ready"), strconv.Itoa(mid.Process.Pid); got != want {
 			t.Fatalf("worker's Parent() is %s, want %s", got, want)
@@ -721,6 +722,7 @@ func TestParent(t *testing.T) {
 		mid.wait()
 	})
 	t.Run("parent exits during Parent", func(t *testing.T) {
+		testhelper.Nested("parent-race")
 		mid := startLined(t, helper("spawn", "parent-race"))
 		if diff := cmp.Diff("ErrProcessDone", mid.until("result")); diff != "" {
 			t.Errorf("Parent() when the parent died meanwhile (-want +got):\n%s", diff)
