@@ -71,7 +71,7 @@ type config struct {
 var (
 	fullConfig = config{
 		ScaleNs: []int{1000, 5000}, CrashN: 12000,
-		Runs: 2000, Rounds: 20, Samples: 1000, Iters: 200000, Reps: 5, WaitBatch: 500,
+		Runs: 2000, Rounds: 40, Samples: 1000, Iters: 200000, Reps: 5, WaitBatch: 500,
 	}
 	quickConfig = config{
 		ScaleNs: []int{50, 200}, CrashN: 300, CrashMaxThreads: 150,
@@ -358,6 +358,10 @@ func judgeScale(res *result) {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s at N=%s: %s, after starting %s children", x.Lib, commas(int64(n)), x.Ended, commas(int64(x.Started))))
 			}
 		}
+		if !p.Completed && strings.Contains(p.Ended, "too many open files") {
+			res.Notes = append(res.Notes, fmt.Sprintf("pexec holds two descriptors per live child (its pidfd and the dup os.Process keeps), "+
+				"os/exec one: N=%s needs about %s, above this process's RLIMIT_NOFILE (see limits)", commas(int64(n)), commas(int64(2*n+50))))
+		}
 	}
 	measured := "no pexec run measured"
 	if worst >= 0 {
@@ -487,6 +491,9 @@ func printTable(w io.Writer, res *result) {
 	var lim []string
 	for _, l := range res.Limits {
 		lim = append(lim, l.String())
+	}
+	if len(lim) == 0 {
+		lim = append(lim, "untouched (scale phase not run)")
 	}
 	fmt.Fprintf(w, "limits: %s\n\n", strings.Join(lim, "; "))
 
