@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -44,22 +43,16 @@ func errNotGroupLeader(pid int) error {
 // without PIDFD_SIGNAL_PROCESS_GROUP it returns an error wrapping
 // [errors.ErrUnsupported]. sig must be a [syscall.Signal].
 func (h *Handle) SignalGroup(sig os.Signal) error {
-	if err := h.check(); err != nil {
+	s, err := h.signalArg(sig)
+	if err != nil {
 		return err
-	}
-	s, ok := sig.(syscall.Signal)
-	if !ok {
-		return fmt.Errorf("pexec: unsupported signal type %T: %w", sig, errors.ErrUnsupported)
-	}
-	if h.exited.Load() {
-		return os.ErrProcessDone
 	}
 	if h.mode == ModePidFD {
 		if err := probeGroupSignal(); err != nil {
 			return err
 		}
 	}
-	err := h.signalFlags(s, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+	err = h.signalFlags(s, unix.PIDFD_SIGNAL_PROCESS_GROUP)
 	switch {
 	case h.closed.Load() && err != nil && !errors.Is(err, os.ErrProcessDone):
 		return os.ErrClosed

@@ -137,21 +137,31 @@ func (h *Handle) Alive() bool {
 // process that reused the PID. sig must be a [syscall.Signal]; 0 checks
 // deliverability without sending anything.
 func (h *Handle) Signal(sig os.Signal) error {
-	if err := h.check(); err != nil {
+	s, err := h.signalArg(sig)
+	if err != nil {
 		return err
 	}
-	s, ok := sig.(syscall.Signal)
-	if !ok {
-		return fmt.Errorf("pexec: unsupported signal type %T: %w", sig, errors.ErrUnsupported)
-	}
-	if h.exited.Load() {
-		return os.ErrProcessDone
-	}
-	err := h.sysSignal(s)
+	err = h.sysSignal(s)
 	if h.closed.Load() && err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return os.ErrClosed
 	}
 	return err
+}
+
+// signalArg checks what every signalling method checks first: a usable
+// Handle, a syscall.Signal, a process not known to have exited.
+func (h *Handle) signalArg(sig os.Signal) (syscall.Signal, error) {
+	if err := h.check(); err != nil {
+		return 0, err
+	}
+	s, ok := sig.(syscall.Signal)
+	if !ok {
+		return 0, fmt.Errorf("pexec: unsupported signal type %T: %w", sig, errors.ErrUnsupported)
+	}
+	if h.exited.Load() {
+		return 0, os.ErrProcessDone
+	}
+	return s, nil
 }
 
 // Kill sends SIGKILL to the process, like Signal(os.Kill).

@@ -569,8 +569,8 @@ func TestOpenClosed(t *testing.T) {
 
 // TestOpenWait checks Handle.Wait on handles from Open: it reaps the
 // caller's own child, reads the exit status of a non-child that its parent
-// reaped from the pidfd (PIDFD_INFO_EXIT), and reports ErrStatusUnavailable
-// for a non-child nobody has reaped yet.
+// reaped from the pidfd (PIDFD_INFO_EXIT), and keeps waiting (until its
+// context ends) for a non-child nobody has reaped yet.
 func TestOpenWait(t *testing.T) {
 	skipNoPidfd(t)
 	type observed struct {
