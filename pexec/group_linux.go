@@ -53,10 +53,7 @@ func (h *Handle) SignalGroup(sig os.Signal) error {
 		}
 	}
 	err = h.signalFlags(s, unix.PIDFD_SIGNAL_PROCESS_GROUP)
-	switch {
-	case h.closed.Load() && err != nil && !errors.Is(err, os.ErrProcessDone):
-		return os.ErrClosed
-	case h.mode == ModePidFD && errors.Is(err, os.ErrProcessDone) && !h.exited.Load() && !h.sysExited():
+	if h.mode == ModePidFD && errors.Is(err, os.ErrProcessDone) && !h.exited.Load() && !h.sysExited() {
 		// ESRCH from a live process: there is no group with its PID.
 		if h.closed.Load() {
 			return os.ErrClosed

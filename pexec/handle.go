@@ -141,11 +141,8 @@ func (h *Handle) Signal(sig os.Signal) error {
 	if err != nil {
 		return err
 	}
-	err = h.sysSignal(s)
-	if h.closed.Load() && err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return os.ErrClosed
-	}
-	return err
+	// A Close racing the signal surfaces as os.ErrClosed from h.control.
+	return h.sysSignal(s)
 }
 
 // signalArg checks what every signalling method checks first: a usable

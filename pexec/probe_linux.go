@@ -18,7 +18,6 @@ package pexec
 import (
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -49,13 +48,9 @@ var probePidfd = sync.OnceValue(func() error {
 	return nil
 })
 
-// cloneBroken is set when the kernel accepted pidfd_open but refused to
-// clone with CLONE_PIDFD (an inconsistent seccomp filter or emulator).
-var cloneBroken atomic.Bool
-
 // Supported reports whether pexec can use pidfds on this system: on Linux
 // 5.4+ unless a seccomp filter blocks them. When it returns false, every
 // Handle is in [ModePID].
 func Supported() bool {
-	return !forcePIDMode && !cloneBroken.Load() && probePidfd() == nil
+	return !forcePIDMode && probePidfd() == nil
 }
