@@ -44,8 +44,9 @@ func raiseLimits(maxN int) (changes []limitChange, restore func(), err error) {
 		}
 	}
 
-	// Two descriptors per pexec child, plus the runtime's and some slack.
-	needFiles := uint64(2*maxN + 1024)
+	// One descriptor per child (its os.Process's pidfd, which pexec's
+	// Handle shares), plus the runtime's and some slack.
+	needFiles := uint64(maxN + 1024)
 	var rl unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
 		return nil, restore, os.NewSyscallError("getrlimit", err)

@@ -358,10 +358,6 @@ func judgeScale(res *result) {
 				res.Notes = append(res.Notes, fmt.Sprintf("%s at N=%s: %s, after starting %s children", x.Lib, commas(int64(n)), x.Ended, commas(int64(x.Started))))
 			}
 		}
-		if !p.Completed && strings.Contains(p.Ended, "too many open files") {
-			res.Notes = append(res.Notes, fmt.Sprintf("pexec holds two descriptors per live child (its pidfd and the dup os.Process keeps), "+
-				"os/exec one: N=%s needs about %s, above this process's RLIMIT_NOFILE (see limits)", commas(int64(n)), commas(int64(2*n+50))))
-		}
 	}
 	measured := "no pexec run measured"
 	if worst >= 0 {

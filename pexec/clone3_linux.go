@@ -37,6 +37,11 @@ func childHandle(p *os.Process, pidfd int, userPidFD *int) *Handle {
 		}
 	}
 	if pidfd >= 0 {
+		// The runtime's os.Process holds a dup of pidfd: use that one.
+		if h := newBorrowedHandle(p, pidfd); h != nil {
+			unix.Close(pidfd)
+			return h
+		}
 		if h, err := newPidfdHandle(pidfd, p.Pid, true); err == nil {
 			return h
 		}

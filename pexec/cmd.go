@@ -206,7 +206,8 @@ func (c *Cmd) Handle() *Handle {
 
 // Wait waits for the command to exit and for its I/O copying to complete, as
 // [exec.Cmd.Wait], and reaps the child. Where the Handle holds a pidfd, the
-// wait parks on Go's netpoller and holds no OS thread while the child runs.
+// wait parks on Go's netpoller and holds no OS thread while the child runs
+// (see the package documentation for the first 5 ms).
 //
 // If another waiter reaped the child first (a wait4(-1) loop, SIGCHLD
 // ignored), Wait returns a [*ReapedError] carrying the true exit status when
@@ -237,7 +238,10 @@ func (c *Cmd) Wait() error {
 		st = statusFromState(c.ProcessState)
 	} else if isErrno(err, syscall.ECHILD) {
 		var xerr error
-		st, xerr = h.exitInfo()
+		st = h.cachedStatus()
+		if st == nil {
+			st, xerr = h.exitInfo()
+		}
 		if errors.Is(xerr, errNotReapedYet) {
 			// The other waiter has claimed the child (hence ECHILD) but
 			// not yet released it; the kernel records the status then.

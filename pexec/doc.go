@@ -16,6 +16,15 @@
 // OS thread per child. Beyond children, [Open], [Parent], [PeerHandle] and
 // [FromFile] make Handles for other processes.
 //
+// A child costs one descriptor, as with os/exec: since Go 1.23 the child's
+// os.Process keeps a pidfd (a duplicate of the one pexec asks clone for, which
+// pexec then closes), and the child's Handle uses that one through
+// os.Process.WithHandle, which holds a reference for each use. All children
+// are waited for through one epoll instance on the netpoller; the goroutine
+// reading it first blocks in epoll_wait for up to 5 ms (one thread for all
+// children, so that a child that exits at once is noticed as fast as
+// os/exec's waitid), then parks.
+//
 // # Modes and guarantees
 //
 // A Handle is in [ModePidFD] when [Supported] reports true, and in [ModePID]

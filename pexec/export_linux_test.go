@@ -7,3 +7,11 @@ func SetForcePIDMode(on bool) (restore func()) {
 	forcePIDMode = on
 	return func() { forcePIDMode = old }
 }
+
+// SetNoExitPoller makes Cmd children started until the returned function is
+// called wait without the exit poller (as where epoll cannot be set up): a
+// thread blocks in poll(2) on the pidfd.
+func SetNoExitPoller(on bool) (restore func()) {
+	old := noExitPoller.Swap(on)
+	return func() { noExitPoller.Store(old) }
+}

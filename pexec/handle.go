@@ -40,10 +40,13 @@ func (m Mode) String() string {
 // child started by pexec. All methods are safe for concurrent use, and a
 // nil or zero Handle returns errors rather than panicking.
 //
-// In [ModePidFD] the Handle owns a pidfd that is closed by [Handle.Close] (or
-// when the Handle is garbage collected); every use of the descriptor holds a
-// reference, so closing it while another goroutine signals can never make
-// that goroutine use a recycled descriptor number.
+// In [ModePidFD] the Handle of a [Cmd] child uses the pidfd that the child's
+// os.Process holds, which the reap in Cmd.Wait closes (as with os/exec); a
+// Handle from [Open], [Parent], [PeerHandle] or [FromFile] owns a pidfd,
+// closed by [Handle.Close] or when the Handle is garbage collected. Every
+// use of the descriptor holds a reference, so closing it while another
+// goroutine signals can never make that goroutine use a recycled descriptor
+// number.
 type Handle struct {
 	pid  int
 	mode Mode
@@ -354,10 +357,13 @@ func (h *Handle) endReap(st *Status) {
 	h.mu.Unlock()
 }
 
-// Close releases the Handle's pidfd. It is idempotent: the first call returns
-// the result of closing, later calls return nil. Afterwards every method
-// returns an error for which errors.Is(err, [os.ErrClosed]) holds (Alive
-// returns false). Close does not affect the process itself.
+// Close releases the Handle's pidfd (a Cmd child's pidfd belongs to its
+// os.Process, released by Cmd.Wait). It is idempotent: the first call
+// returns the result of closing, later calls return nil. Afterwards every
+// method returns an error for which errors.Is(err, [os.ErrClosed]) holds
+// (Alive returns false). Close does not affect the process itself. If the
+// user calls cmd.Process.Release, which closes the os.Process's pidfd, the
+// Handle of that child is closed with it.
 func (h *Handle) Close() error {
 	if h == nil || h.done == nil {
 		return errNilHandle

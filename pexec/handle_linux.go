@@ -2,6 +2,7 @@ package pexec
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"syscall"
@@ -11,11 +12,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// sysHandle is the Linux part of a Handle: in ModePidFD, the pidfd as an
-// *os.File registered with Go's netpoller. Every use of the descriptor goes
-// through rc (RawConn.Control or Read), which holds a reference to it, so
-// Close never frees the number while a syscall is using it.
+// sysHandle is the Linux part of a Handle in ModePidFD: either a pidfd it
+// borrows from a Cmd child's os.Process (b, see borrowed), or a pidfd of its
+// own as an *os.File registered with Go's netpoller. Every use of the
+// descriptor holds a reference to it (through os.Process.WithHandle, or
+// RawConn.Control and Read), so Close never frees the number while a syscall
+// is using it.
 type sysHandle struct {
+	b *borrowed
+
 	f        *os.File
 	rc       syscall.RawConn
 	pollable bool
@@ -89,6 +94,15 @@ func pidfdRevents(fd int) int16 {
 func (h *Handle) sysGone() <-chan struct{} {
 	h.sys.goneOnce.Do(func() {
 		h.sys.gone = make(chan struct{})
+		if h.sys.b != nil {
+			// Only Cmd.Wait, between a foreign reaper's claim and its
+			// release of the child, waits here: a short wait on a thread.
+			go func() {
+				h.borrow(func(fd int) { pollFor(fd, 0) })
+				close(h.sys.gone)
+			}()
+			return
+		}
 		go func() {
 			if h.sys.rc.Read(func(fd uintptr) bool { return pidfdGone(int(fd)) }) == nil {
 				close(h.sys.gone)
@@ -100,6 +114,12 @@ func (h *Handle) sysGone() <-chan struct{} {
 
 // control runs fn with the pidfd while holding a reference to it.
 func (h *Handle) control(fn func(fd int)) error {
+	if h.sys.b != nil {
+		if h.closed.Load() {
+			return os.ErrClosed
+		}
+		return h.borrow(fn)
+	}
 	err := h.sys.rc.Control(func(fd uintptr) { fn(int(fd)) })
 	if err != nil {
 		if h.closed.Load() {
@@ -113,6 +133,11 @@ func (h *Handle) control(fn func(fd int)) error {
 func (h *Handle) sysExited() bool {
 	if h.mode == ModePID {
 		return h.pidExited()
+	}
+	if h.sys.b != nil {
+		exited := false
+		err := h.borrow(func(fd int) { exited = pidfdReadable(fd) })
+		return exited || errors.Is(err, os.ErrProcessDone)
 	}
 	if h.sys.rc.Control(h.sys.pollFn) != nil {
 		return false
@@ -169,6 +194,9 @@ func (h *Handle) sysWatch() bool {
 	if h.mode == ModePID {
 		return h.pidWatch()
 	}
+	if h.sys.b != nil {
+		return h.borrowedAwait(h.closedCh, true)
+	}
 	if h.sys.pollable {
 		// Park on the netpoller: no OS thread is held while waiting.
 		return h.sys.rc.Read(func(fd uintptr) bool { return pidfdReadable(int(fd)) }) == nil
@@ -176,16 +204,7 @@ func (h *Handle) sysWatch() bool {
 	// Not on the netpoller: block a thread in poll(2), holding a reference
 	// to the descriptor (Close then defers the close until poll returns).
 	exited := false
-	h.control(func(fd int) {
-		fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		for {
-			n, err := unix.Poll(fds[:], -1)
-			if err != unix.EINTR {
-				exited = err == nil && n > 0
-				return
-			}
-		}
-	})
+	h.control(func(fd int) { exited = pollFor(fd, unix.POLLIN) })
 	return exited
 }
 
@@ -193,6 +212,10 @@ func (h *Handle) sysWatch() bool {
 // netpoller. It reports false if it cannot (ModePID, a pidfd the netpoller
 // did not take) or the Handle was closed first.
 func (h *Handle) sysAwaitExit() bool {
+	if h.mode == ModePidFD && h.sys.b != nil {
+		// Cmd.Wait reaps and obtains the status itself.
+		return h.borrowedAwait(h.closedCh, false)
+	}
 	return h.mode == ModePidFD && h.sys.pollable &&
 		h.sys.rc.Read(func(fd uintptr) bool { return pidfdReadable(int(fd)) }) == nil
 }
@@ -210,6 +233,11 @@ func (h *Handle) sysCollect() (*Status, error) {
 	var st *Status
 	var err error
 	if cerr := h.control(func(fd int) { st, err = waitid(unix.P_PIDFD, fd, opts, h.pid) }); cerr != nil {
+		if h.sys.b != nil && cerr == os.ErrProcessDone {
+			// Only a direct cmd.Process.Wait, with no pexec waiter in flight
+			// to record the status, gets here; that Wait returned it.
+			return nil, fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone))
+		}
 		return nil, cerr
 	}
 	if err == nil && st == nil {
@@ -236,7 +264,7 @@ func (h *Handle) exitInfo() (*Status, error) {
 		kept := info.Supported_mask == 0 || info.Supported_mask&unix.PIDFD_INFO_EXIT != 0
 		var gone bool
 		h.control(func(fd int) { gone = pidfdGone(fd) })
-		if kept && !gone && h.sys.pollable {
+		if kept && !gone && (h.sys.pollable || h.sys.b != nil) {
 			return nil, errNotReapedYet
 		}
 		return nil, ErrStatusUnavailable
@@ -255,6 +283,10 @@ func pidfdGetInfo(fd int, mask uint64, info *unix.PidfdInfo) error {
 }
 
 func (h *Handle) sysClose() error {
+	if h.sys.b != nil {
+		h.sys.b.closed() // the pidfd is the os.Process's
+		return nil
+	}
 	if h.sys.f == nil {
 		return nil
 	}
@@ -264,8 +296,10 @@ func (h *Handle) sysClose() error {
 // Control calls fn with the Handle's pidfd, for poll/epoll integration or
 // syscalls pexec does not wrap, while holding a reference that keeps the
 // descriptor number from being closed and reused until fn returns. fn must
-// not close the descriptor or keep it after returning. In ModePID it returns
-// an error wrapping [errors.ErrUnsupported].
+// not close the descriptor or keep it after returning. A [Cmd] child's pidfd
+// is its os.Process's: once [Cmd.Wait] has reaped the child, Control returns
+// [os.ErrProcessDone]. In ModePID it returns an error wrapping
+// [errors.ErrUnsupported].
 func (h *Handle) Control(fn func(pidfd int)) error {
 	if err := h.check(); err != nil {
 		return err

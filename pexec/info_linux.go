@@ -95,6 +95,9 @@ func (h *Handle) ID() (uint64, error) {
 	if err := pidfsSupported(); err != nil {
 		return 0, err
 	}
+	if b := h.sys.b; b != nil && b.id != 0 {
+		return b.id, nil
+	}
 	var id uint64
 	var err error
 	if cerr := h.control(func(fd int) { id, err = pidfdID(fd) }); cerr != nil {

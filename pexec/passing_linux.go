@@ -19,8 +19,10 @@ import (
 // [FromFile] and can then signal and wait for the process, or given to a
 // child through [Cmd.ExtraFiles]. The duplicate shares the open file
 // description, so it stays valid after [Handle.Close], and its file status
-// flags (O_NONBLOCK) are shared with the Handle's descriptor. In [ModePID]
-// File returns an error wrapping [errors.ErrUnsupported].
+// flags (O_NONBLOCK) are shared with the Handle's descriptor. A [Cmd]
+// child's Handle has no descriptor left once [Cmd.Wait] has reaped the
+// child: File then returns [os.ErrProcessDone]. In [ModePID] File returns an
+// error wrapping [errors.ErrUnsupported].
 func (h *Handle) File() (*os.File, error) {
 	if err := h.check(); err != nil {
 		return nil, err

@@ -1,0 +1,187 @@
+package pexec_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/pexec-dev/pexec/pexec"
+)
+
+// borrowedAwaitFrame marks a goroutine waiting for a Cmd child's exit.
+const borrowedAwaitFrame = "pexec.(*Handle).borrowedAwait"
+
+// untilNoWaiter polls the goroutine stacks until no goroutine is in
+// borrowedAwait, or ctx ends (an error then).
+func untilNoWaiter(ctx context.Context) error {
+	for {
+		states := goroutineStates(borrowedAwaitFrame, "")
+		if len(states) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("goroutines still waiting: %v", states)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// TestCloseReleasesWaiter: a Handle's watch may be the goroutine reading
+// the exit poller for every child. Closing the Handle must still end that
+// watch at once (it holds a reference on the os.Process's pidfd), and the
+// reading must pass to the next waiter.
+func TestCloseReleasesWaiter(t *testing.T) {
+	if !pexec.Supported() {
+		t.Skip("no pidfds here: waits block a thread in waitid")
+	}
+	ctx := waitTestContext(t)
+	a, releaseA, waitA := gatedChild(t, 3)
+	done := a.Handle().Done()
+	// The watch is waiting: as the exit poller's reader, or behind one.
+	for len(goroutineStates(borrowedAwaitFrame, "")) == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the Done watch never started waiting")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	if err := a.Handle().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := untilNoWaiter(ctx); err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	select {
+	case <-done:
+		t.Fatal("Done closed, but the child is still running")
+	default:
+	}
+
+	// Another child is still waited for (someone else reads now).
+	_, releaseB, waitB := gatedChild(t, 4)
+	releaseB()
+	if err := waitB(); exitCode(err) != 4 {
+		t.Errorf("second child: Cmd.Wait = %v; want exit status 4", err)
+	}
+	releaseA()
+	if err := waitA(); exitCode(err) != 3 {
+		t.Errorf("closed handle's child: Cmd.Wait = %v; want exit status 3", err)
+	}
+}
+
+// exitCode returns the exit code in a Cmd.Wait error (0 for nil, -1 if
+// there is none).
+func exitCode(err error) int {
+	var ee *pexec.ExitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// TestWaitWithoutExitPoller runs every way of waiting where the exit poller
+// cannot be used (no epoll): each waiter then blocks a thread in poll(2) on
+// the pidfd, and the results must be the same.
+func TestWaitWithoutExitPoller(t *testing.T) {
+	if !pexec.Supported() {
+		t.Skip("no pidfds here: the exit poller is never used")
+	}
+	restore := pexec.SetNoExitPoller(true)
+	defer restore()
+	tests := []struct {
+		name string
+		wait func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (code int, err error)
+	}{
+		{"Cmd.Wait", func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (int, error) {
+			release()
+			return exitCode(wait()), nil
+		}},
+		{"Handle.Wait", func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (int, error) {
+			release()
+			st, err := c.Handle().Wait()
+			if err != nil {
+				return 0, err
+			}
+			return st.ExitCode(), nil
+		}},
+		{"Handle.Done", func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (int, error) {
+			d := c.Handle().Done()
+			// Without the exit poller, the watch blocks a thread in poll(2).
+			for goroutineStates(borrowedAwaitFrame, "")["syscall"] != 1 {
+				select {
+				case <-ctx.Done():
+					return 0, fmt.Errorf("no watch blocked in poll(2): %v", goroutineStates(borrowedAwaitFrame, ""))
+				case <-time.After(time.Millisecond):
+				}
+			}
+			release()
+			select {
+			case <-d:
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			}
+			st, err := c.Handle().Wait()
+			if err != nil {
+				return 0, err
+			}
+			return st.ExitCode(), nil
+		}},
+		{"WaitContext cancelled, then Wait", func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (int, error) {
+			cctx, cancel := context.WithCancel(ctx)
+			cancel()
+			if _, err := c.Handle().WaitContext(cctx); !errors.Is(err, context.Canceled) {
+				return 0, errors.New("WaitContext with a cancelled context: " + errString(err))
+			}
+			if !c.Handle().Alive() {
+				return 0, errors.New("child not alive after a cancelled WaitContext")
+			}
+			release()
+			st, err := c.Handle().WaitContext(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return st.ExitCode(), nil
+		}},
+		{"Signal, then Wait", func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (int, error) {
+			if err := c.Handle().Signal(syscall.SIGKILL); err != nil {
+				return 0, err
+			}
+			st, err := c.Handle().Wait()
+			if err != nil {
+				return 0, err
+			}
+			if st.Signal() != syscall.SIGKILL {
+				return 0, errors.New("status " + st.String() + ", want killed")
+			}
+			if err := c.Handle().Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
+				return 0, errors.New("Signal after the exit: " + errString(err))
+			}
+			return 7, nil // the code the table expects
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := waitTestContext(t)
+			c, release, wait := gatedChild(t, 7)
+			code, err := tt.wait(ctx, c, release, wait)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code != 7 {
+				t.Errorf("exit code %d, want 7", code)
+			}
+			if err := wait(); exitCode(err) != 7 && !strings.Contains(errString(err), "killed") {
+				t.Errorf("Cmd.Wait = %v; want exit status 7 or killed", err)
+			}
+		})
+	}
+}
