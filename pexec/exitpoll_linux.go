@@ -5,7 +5,6 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 	"weak"
 
@@ -13,15 +12,17 @@ import (
 )
 
 // exitPoller watches the pidfds that pexec borrows from os.Process (see
-// borrowedAwait): one epoll instance for the whole program, itself
-// registered with Go's netpoller, so that any number of children are waited
-// for with no OS thread and one descriptor per child, the os.Process's.
-// (Registering each borrowed pidfd with the netpoller would need an
-// *os.File of its own, hence a second descriptor per child.)
+// borrowedAwait): one epoll instance for the whole program, so that any
+// number of children are waited for with one descriptor per child, the
+// os.Process's. (Registering each borrowed pidfd with Go's netpoller would
+// need an *os.File of its own, hence a second descriptor per child.)
 //
 // There is no dispatcher goroutine: the waiters take turns reading the epoll
 // instance (leader and followers), so that a lone waiter, as in a loop of
-// Run calls, is woken by the netpoller directly, with no hand-off.
+// Run calls, is woken directly, with no hand-off. The reader first blocks in
+// epoll_wait for up to readerSpinMsec, then parks on the netpoller (see
+// park): at most one thread, for a few milliseconds, whatever the number of
+// children.
 //
 // Each child's entry is added once, at Start, inside os.Process.WithHandle,
 // and is one-shot. The kernel removes it when the os.Process closes the
@@ -30,8 +31,7 @@ import (
 // reports, cannot vanish under it. The reader never touches a pidfd.
 type exitPoller struct {
 	epfd int
-	rc   syscall.RawConn // nil: the netpoller refused epfd, read it blocking
-	kick int             // eventfd, key 0: interrupts the reader
+	kick int // eventfd, key 0: interrupts the reader
 
 	lead   chan struct{} // holding its one slot makes a waiter the reader
 	events []unix.EpollEvent
@@ -70,15 +70,6 @@ func newExitPoller() (*exitPoller, error) {
 		lead:   make(chan struct{}, 1),
 		events: make([]unix.EpollEvent, 128),
 		regs:   make(map[uint64]weak.Pointer[borrowed]),
-	}
-	// os.NewFile registers a non-blocking descriptor with the netpoller; an
-	// epoll descriptor is readable while it has events to report. The
-	// *os.File is never closed: it lives as long as the program.
-	if unix.SetNonblock(epfd, true) == nil {
-		f := os.NewFile(uintptr(epfd), "pexec-exitpoll")
-		if !errors.Is(f.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
-			p.rc, _ = f.SyscallConn()
-		}
 	}
 	return p, nil
 }
@@ -150,16 +141,9 @@ const readerSpinMsec = 5
 // read waits for events, then reports exits; only the holder of lead calls
 // it.
 func (p *exitPoller) read() {
-	var n int
-	var err error
-	if p.rc == nil {
-		n, err = epollWait(p.epfd, p.events, -1)
-	} else if n, err = epollWait(p.epfd, p.events, readerSpinMsec); n == 0 && err == nil {
-		// Parked on the netpoller, holding no thread.
-		p.rc.Read(func(fd uintptr) bool {
-			n, err = epollWait(int(fd), p.events, 0)
-			return n > 0 || err != nil
-		})
+	n, err := epollWait(p.epfd, p.events, readerSpinMsec)
+	if n == 0 && err == nil {
+		n, err = p.park()
 	}
 	if err != nil {
 		return
@@ -184,6 +168,39 @@ func (p *exitPoller) read() {
 		b.fire()
 		p.fired[i] = nil
 	}
+}
+
+// park waits for events parked on the netpoller, holding no thread. It
+// registers a duplicate of the epoll descriptor for the time of the wait
+// only: while it is registered, every exit also wakes the thread that sits
+// in the netpoller, which a reader blocked in epoll_wait does not need.
+func (p *exitPoller) park() (n int, err error) {
+	fd, err := unix.FcntlInt(uintptr(p.epfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return 0, os.NewSyscallError("fcntl", err)
+	}
+	// os.NewFile registers a non-blocking descriptor with the netpoller; an
+	// epoll descriptor is readable while it has events to report (its own
+	// waits are governed by their timeouts, never by O_NONBLOCK).
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return 0, os.NewSyscallError("fcntl", err)
+	}
+	f := os.NewFile(uintptr(fd), "pexec-exitpoll")
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil || errors.Is(f.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
+		// Not on the netpoller: block this thread (one for all children).
+		return epollWait(p.epfd, p.events, -1)
+	}
+	rerr := rc.Read(func(fd uintptr) bool {
+		n, err = epollWait(int(fd), p.events, 0)
+		return n > 0 || err != nil
+	})
+	if rerr != nil {
+		return 0, rerr
+	}
+	return n, err
 }
 
 func epollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {
