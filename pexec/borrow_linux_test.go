@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/pexec-dev/pexec/pexec"
 )
 
@@ -181,6 +182,101 @@ func TestWaitWithoutExitPoller(t *testing.T) {
 			}
 			if err := wait(); exitCode(err) != 7 && !strings.Contains(errString(err), "killed") {
 				t.Errorf("Cmd.Wait = %v; want exit status 7 or killed", err)
+			}
+		})
+	}
+}
+
+// TestBorrowedPidfdGone covers what a Cmd child's Handle answers once the
+// os.Process whose pidfd it uses has let it go: reaped by Cmd.Wait, reaped
+// by the user's own cmd.Process.Wait, or released.
+func TestBorrowedPidfdGone(t *testing.T) {
+	if !pexec.Supported() {
+		t.Skip("no pidfds here: a PID-mode Handle borrows nothing")
+	}
+	tests := []struct {
+		name string
+		end  func(c *pexec.Cmd) error // lets the os.Process's pidfd go
+		want map[string]string        // method -> error class
+	}{
+		{"Cmd.Wait", func(c *pexec.Cmd) error {
+			if err := c.Wait(); exitCode(err) != 3 {
+				return fmt.Errorf("Cmd.Wait = %v", err)
+			}
+			return nil
+		}, map[string]string{
+			"Wait": "exit status 3", "ID": "nil", "Alive": "false", "Signal": "ErrProcessDone",
+			"File": "ErrProcessDone", "Control": "ErrProcessDone",
+		}},
+		{"cmd.Process.Wait, no pexec waiter", func(c *pexec.Cmd) error {
+			ps, err := c.Process.Wait()
+			if err != nil || ps.ExitCode() != 3 {
+				return fmt.Errorf("Process.Wait = %v, %v", ps, err)
+			}
+			return nil
+		}, map[string]string{
+			"Wait": "ErrStatusUnavailable+ErrProcessDone", "ID": "nil", "Alive": "false", "Signal": "ErrProcessDone",
+			"File": "ErrProcessDone", "Control": "ErrProcessDone",
+		}},
+		{"cmd.Process.Release", func(c *pexec.Cmd) error { return c.Process.Release() }, map[string]string{
+			// The Handle is closed with the os.Process's pidfd.
+			"Wait": "ErrClosed", "ID": "ErrClosed", "Alive": "false", "Signal": "ErrClosed",
+			"File": "ErrClosed", "Control": "ErrClosed",
+		}},
+	}
+	class := func(err error) string {
+		switch {
+		case err == nil:
+			return "nil"
+		case errors.Is(err, pexec.ErrStatusUnavailable) && errors.Is(err, os.ErrProcessDone):
+			return "ErrStatusUnavailable+ErrProcessDone"
+		case errors.Is(err, os.ErrProcessDone):
+			return "ErrProcessDone"
+		case errors.Is(err, os.ErrClosed):
+			return "ErrClosed"
+		}
+		return err.Error()
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, release, wait := gatedChild(t, 3)
+			h := c.Handle()
+			if _, err := h.ID(); errors.Is(err, errors.ErrUnsupported) {
+				t.Skipf("no pidfs: %v", err)
+			}
+			id, _ := h.ID()
+			if tt.name == "cmd.Process.Release" {
+				// Released while running: the child is reaped by Cmd.Wait
+				// (os/exec then reports EINVAL) only after the checks.
+				defer func() { release(); wait() }()
+			} else {
+				release()
+			}
+			if err := tt.end(c); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			st, err := h.Wait()
+			if err == nil {
+				got["Wait"] = st.String()
+			} else {
+				got["Wait"] = class(err)
+			}
+			gotID, err := h.ID()
+			got["ID"] = class(err)
+			if err == nil && gotID != id {
+				t.Errorf("ID changed: %d, then %d", id, gotID)
+			}
+			got["Alive"] = fmt.Sprint(h.Alive())
+			got["Signal"] = class(h.Signal(syscall.SIGTERM))
+			f, err := h.File()
+			if f != nil {
+				f.Close()
+			}
+			got["File"] = class(err)
+			got["Control"] = class(h.Control(func(int) {}))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("after %s (-want +got):\n%s", tt.name, diff)
 			}
 		})
 	}
