@@ -91,13 +91,29 @@ func exitCode(err error) int {
 
 // TestWaitWithoutExitPoller runs every way of waiting where the exit poller
 // cannot be used (no epoll): each waiter then blocks a thread in poll(2) on
-// the pidfd, and the results must be the same.
+// the pidfd; and where the netpoller refuses the epoll descriptor: the
+// reader then blocks a thread in epoll_wait. The results must be the same.
 func TestWaitWithoutExitPoller(t *testing.T) {
 	if !pexec.Supported() {
 		t.Skip("no pidfds here: the exit poller is never used")
 	}
-	restore := pexec.SetNoExitPoller(true)
-	defer restore()
+	for _, mode := range []struct {
+		name    string
+		set     func(bool) func()
+		blocked string // the frame of the goroutine blocked in a system call
+	}{
+		{"no exit poller", pexec.SetNoExitPoller, borrowedAwaitFrame},
+		{"reader off the netpoller", pexec.SetNoPark, "pexec.(*exitPoller).park"},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			restore := mode.set(true)
+			defer restore()
+			waitTable(t, mode.blocked)
+		})
+	}
+}
+
+func waitTable(t *testing.T, blockedFrame string) {
 	tests := []struct {
 		name string
 		wait func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (code int, err error)
@@ -116,11 +132,12 @@ func TestWaitWithoutExitPoller(t *testing.T) {
 		}},
 		{"Handle.Done", func(ctx context.Context, c *pexec.Cmd, release func(), wait func() error) (int, error) {
 			d := c.Handle().Done()
-			// Without the exit poller, the watch blocks a thread in poll(2).
-			for goroutineStates(borrowedAwaitFrame, "")["syscall"] != 1 {
+			// The watch blocks a thread: in poll(2) on the pidfd, or, as
+			// the reader, in epoll_wait (after its spin).
+			for goroutineStates(blockedFrame, "")["syscall"] != 1 {
 				select {
 				case <-ctx.Done():
-					return 0, fmt.Errorf("no watch blocked in poll(2): %v", goroutineStates(borrowedAwaitFrame, ""))
+					return 0, fmt.Errorf("no watch blocked in a system call in %s: %v", blockedFrame, goroutineStates(blockedFrame, ""))
 				case <-time.After(time.Millisecond):
 				}
 			}

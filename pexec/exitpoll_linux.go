@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 	"weak"
 
@@ -132,6 +133,9 @@ func (p *exitPoller) interrupt() {
 	unix.Write(p.kick, one[:])
 }
 
+// noPark is a test hook: the reader never parks on the netpoller.
+var noPark atomic.Bool
+
 // readerSpinMsec bounds how long the reader blocks in epoll_wait, holding a
 // thread, before it parks on the netpoller: a child that exits within it is
 // noticed as directly as by a thread in waitid (os/exec's way), one that
@@ -175,32 +179,46 @@ func (p *exitPoller) read() {
 // only: while it is registered, every exit also wakes the thread that sits
 // in the netpoller, which a reader blocked in epoll_wait does not need.
 func (p *exitPoller) park() (n int, err error) {
+	if f := p.parkFile(); f != nil {
+		defer f.Close()
+		if rc, err := f.SyscallConn(); err == nil {
+			rerr := rc.Read(func(fd uintptr) bool {
+				n, err = epollWait(int(fd), p.events, 0)
+				return n > 0 || err != nil
+			})
+			if rerr == nil {
+				return n, err
+			}
+		}
+	}
+	// Not on the netpoller (it refused the descriptor, or no descriptor
+	// was left to duplicate): block this thread, one for all children.
+	return epollWait(p.epfd, p.events, -1)
+}
+
+// parkFile returns a duplicate of the epoll descriptor registered with the
+// netpoller, or nil.
+func (p *exitPoller) parkFile() *os.File {
+	if noPark.Load() {
+		return nil
+	}
 	fd, err := unix.FcntlInt(uintptr(p.epfd), unix.F_DUPFD_CLOEXEC, 0)
 	if err != nil {
-		return 0, os.NewSyscallError("fcntl", err)
+		return nil
 	}
 	// os.NewFile registers a non-blocking descriptor with the netpoller; an
 	// epoll descriptor is readable while it has events to report (its own
 	// waits are governed by their timeouts, never by O_NONBLOCK).
-	if err := unix.SetNonblock(fd, true); err != nil {
+	if unix.SetNonblock(fd, true) != nil {
 		unix.Close(fd)
-		return 0, os.NewSyscallError("fcntl", err)
+		return nil
 	}
 	f := os.NewFile(uintptr(fd), "pexec-exitpoll")
-	defer f.Close()
-	rc, err := f.SyscallConn()
-	if err != nil || errors.Is(f.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
-		// Not on the netpoller: block this thread (one for all children).
-		return epollWait(p.epfd, p.events, -1)
+	if errors.Is(f.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
+		f.Close()
+		return nil
 	}
-	rerr := rc.Read(func(fd uintptr) bool {
-		n, err = epollWait(int(fd), p.events, 0)
-		return n > 0 || err != nil
-	})
-	if rerr != nil {
-		return 0, rerr
-	}
-	return n, err
+	return f
 }
 
 func epollWait(epfd int, events []unix.EpollEvent, msec int) (int, error) {

@@ -15,3 +15,11 @@ func SetNoExitPoller(on bool) (restore func()) {
 	old := noExitPoller.Swap(on)
 	return func() { noExitPoller.Store(old) }
 }
+
+// SetNoPark makes the exit poller's reader block a thread in epoll_wait
+// instead of parking on the netpoller (as where the netpoller refuses the
+// epoll descriptor), until the returned function is called.
+func SetNoPark(on bool) (restore func()) {
+	old := noPark.Swap(on)
+	return func() { noPark.Store(old) }
+}
