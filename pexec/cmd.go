@@ -70,7 +70,7 @@ type Cmd struct {
 	ExtraFiles []*os.File
 	// SysProcAttr holds optional, operating system-specific attributes.
 	// pexec never modifies it. On Linux, if PidFD is set, *PidFD receives a
-	// pidfd of the caller's own (a duplicate of the Handle's), as in os/exec.
+	// pidfd of the caller's own, as in os/exec.
 	SysProcAttr *syscall.SysProcAttr
 	// Process is the underlying process, once started.
 	Process *os.Process
