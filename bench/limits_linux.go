@@ -11,8 +11,8 @@ import (
 
 // Limits the scale runs can hit, and what the benchmark raises. A Go
 // process waiting for N children through os/exec uses about N threads (up to
-// Go's own limit of 10,000), each with a PID; pexec holds two descriptors per
-// child (its pidfd and the dup kept by os.Process).
+// Go's own limit of 10,000), each with a PID; pexec holds one descriptor per
+// child (the pidfd kept by os.Process, which the child's Handle uses).
 
 // limitChange is one limit the benchmark looked at: raised, or found enough.
 type limitChange struct {
