@@ -122,36 +122,36 @@ func runningTasks() int {
 	return n
 }
 
-// procStatus returns the value of field (such as "Threads" or "VmHWM") in
-// /proc/self/status as an integer (kB for memory fields), or -1.
-func procStatus(field string) int64 {
+// procStatusField returns the value of field (such as "Threads") in
+// /proc/self/status, trimmed.
+func procStatusField(field string) (string, bool) {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
-		return -1
+		return "", false
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, field+":"); ok {
-			v = strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB"))
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return n
-			}
+			return strings.TrimSpace(v), true
 		}
 	}
-	return -1
+	return "", false
+}
+
+// procStatus returns the value of field (such as "Threads" or "VmHWM") in
+// /proc/self/status as an integer (kB for memory fields), or -1.
+func procStatus(field string) int64 {
+	v, _ := procStatusField(field)
+	n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(v, "kB")), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // hasCapability reports whether capability c is in the effective set
 // (CapEff in /proc/self/status).
 func hasCapability(c int) bool {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "CapEff:"); ok {
-			mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-			return err == nil && mask&(1<<uint(c)) != 0
-		}
-	}
-	return false
+	v, _ := procStatusField("CapEff")
+	mask, err := strconv.ParseUint(v, 16, 64)
+	return err == nil && mask&(1<<uint(c)) != 0
 }

@@ -18,11 +18,13 @@
 //
 // Usage:
 //
-//	go run ./bench [-json] [-quick]
+//	go run ./bench [-json] [-quick] [-only phases]
 //
 // -quick runs a small version (a few hundred children, the thread limit
 // lowered to 150 in the subprocesses for the "os/exec cannot" row) as a
-// smoke check; its numbers are not the benchmark's. The full run takes a
+// smoke check; its numbers are not the benchmark's. -only runs some of the
+// phases costs, throughput, latency and scale (comma-separated); the targets
+// of the others are not judged. The full run takes a
 // few minutes on two cores. Every child is killed and reaped on every path,
 // including interruption.
 package main

@@ -1,7 +1,7 @@
 //go:build !linux
 
-// Command bench compares os/exec and pexec on Linux, where pexec waits on
-// pidfds through Go's netpoller. On other systems pexec works through the
+// Command bench compares os/exec and pexec on Linux, where pexec waits for
+// all its children through one epoll instance instead of a thread each. On other systems pexec works through the
 // standard library's os.Process, so there is nothing to compare; this stub
 // says so.
 package main

@@ -44,7 +44,7 @@ type throughputResult struct {
 // pairs of blocks. The order within a pair alternates ABBA, so neither
 // library always goes first.
 func measureThroughput(ctx context.Context, truePath string, runs, rounds int) (throughputResult, error) {
-	res := throughputResult{Runs: runs, Rounds: rounds, RunsPerSec: map[string]float64{}}
+	res := throughputResult{Rounds: rounds, RunsPerSec: map[string]float64{}}
 	block := runs / rounds
 	total := map[string]time.Duration{}
 	runBlock := func(lib string, n int) (time.Duration, error) {

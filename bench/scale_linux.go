@@ -58,7 +58,7 @@ type scaleReport struct {
 	Threads     int64  `json:"threads"`      // while all N waiters are blocked
 	PeakRSSKiB  int64  `json:"peak_rss_kib"` // VmHWM at that moment
 	Killed      int    `json:"killed"`       // waiters that saw their child die of SIGKILL
-	Fds         int    `json:"fds"`          // open descriptors at that moment
+	Fds         int    `json:"fds"`          // open descriptors, counted only when a start failed
 	NofileLimit uint64 `json:"nofile_limit"` // RLIMIT_NOFILE (soft)
 	Err         string `json:"err,omitempty"`
 }
@@ -179,8 +179,11 @@ func scaleMeasure(rep *scaleReport, sleep string) (err error) {
 	}
 	rep.Threads = procStatus("Threads")
 	rep.PeakRSSKiB = procStatus("VmHWM")
-	if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
-		rep.Fds = len(ents)
+	if startErr != nil {
+		// For the failure message only: a directory of N entries.
+		if ents, err := os.ReadDir("/proc/self/fd"); err == nil {
+			rep.Fds = len(ents)
+		}
 	}
 	var rl unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &rl) == nil {

@@ -4,12 +4,11 @@ package pexec_test
 
 import (
 	"context"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
@@ -75,9 +74,9 @@ func BenchmarkSignal0OSExec(b *testing.B) {
 
 // BenchmarkWaitExited measures Handle.Wait on a child that has already
 // exited: "cached" once the Handle knows the status, "first" for a Handle
-// that has never seen it (a fresh Handle on a duplicate of the same exited
-// child's pidfd each time: it starts its netpoller watch, finds the pidfd
-// readable and reads the status with waitid(WNOWAIT)). os/exec's only
+// that has never seen it (a fresh Handle on a fresh os.Process of the same
+// exited child each time: its watch reads the exit from the exit poller and
+// the status with waitid(WNOWAIT)). os/exec's only
 // equivalent, a first Process.Wait, reaps the child, so it needs a new child
 // each time; ../bench measures it on a batch of exited children.
 func BenchmarkWaitExited(b *testing.B) {
@@ -105,43 +104,47 @@ func BenchmarkWaitExited(b *testing.B) {
 
 	b.Run("first", func(b *testing.B) {
 		if h.Mode() != pexec.ModePidFD {
-			b.Skip("no pidfd to duplicate in PID mode")
+			b.Skip("no pidfd in PID mode")
 		}
-		fresh := func() *pexec.Handle {
-			var dup int
-			var derr error
-			if err := h.Control(func(fd int) { dup, derr = unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0) }); err != nil || derr != nil {
-				b.Fatalf("dup pidfd: %v, %v", err, derr)
-			}
-			h2, err := pexec.NewCmdChildHandle(dup, c.Process.Pid)
+		type fresh struct {
+			h *pexec.Handle
+			p *os.Process
+		}
+		newFresh := func() fresh {
+			p, err := os.FindProcess(c.Process.Pid) // a pidfd of its own
 			if err != nil {
 				b.Fatal(err)
 			}
-			return h2
+			h2 := pexec.NewCmdChildHandle(p)
+			if h2 == nil {
+				b.Fatal("os.FindProcess gave no pidfd")
+			}
+			return fresh{h2, p}
 		}
 		// Handles are made and closed in batches with the timer stopped:
 		// stopping it for every operation would cost more than the
 		// operation.
 		const batch = 256
-		hs := make([]*pexec.Handle, 0, batch)
+		fs := make([]fresh, 0, batch)
 		b.ReportAllocs()
 		b.StopTimer()
 		for done := 0; done < b.N; {
 			k := min(batch, b.N-done)
 			for range k {
-				hs = append(hs, fresh())
+				fs = append(fs, newFresh())
 			}
 			b.StartTimer()
-			for _, h2 := range hs {
-				if st, err := h2.Wait(); err != nil || st.ExitCode() != 3 {
+			for _, f := range fs {
+				if st, err := f.h.Wait(); err != nil || st.ExitCode() != 3 {
 					b.Fatalf("Wait = %v, %v; want exit status 3", st, err)
 				}
 			}
 			b.StopTimer()
-			for _, h2 := range hs {
-				h2.Close()
+			for _, f := range fs {
+				f.h.Close()
+				f.p.Release()
 			}
-			hs = hs[:0]
+			fs = fs[:0]
 			done += k
 		}
 	})

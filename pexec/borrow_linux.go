@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -21,8 +20,7 @@ type borrowed struct {
 	proc   *os.Process
 	id     uint64        // pidfs inode, read at spawn (0: none)
 	poller *exitPoller   // nil: no epoll, waits block a thread in poll(2)
-	fired  chan struct{} // closed once the exit poller saw the exit
-	once   sync.Once
+	fired  chan struct{} // closed by the exit poller, once: it reports each entry once
 }
 
 // noExitPoller is a test hook: children wait without the exit poller.
@@ -71,9 +69,6 @@ func (h *Handle) borrow(fn func(fd int)) error {
 	return fmt.Errorf("pexec: pid %d: the os.Process released its pidfd: %w", h.pid, errors.Join(os.ErrClosed, err))
 }
 
-// fire is called by the exit poller once the process has exited.
-func (b *borrowed) fire() { b.once.Do(func() { close(b.fired) }) }
-
 // borrowedAwait blocks until the process exits (true) or stop is closed
 // (false), holding no OS thread: it holds a reference to the pidfd, so that
 // the exit poller's entry lives, and waits through the exit poller. With
@@ -115,13 +110,18 @@ func (h *Handle) captureExit(fd int) {
 		return
 	}
 	// Another waiter has claimed the child; the kernel records the status
-	// when it releases it, at once.
-	pollFor(fd, 0)
-	var info unix.PidfdInfo
-	if pidfdGetInfo(fd, unix.PIDFD_INFO_EXIT, &info) == nil && info.Mask&unix.PIDFD_INFO_EXIT != 0 {
+	// when it releases it, at once. (Not through h.exitInfo: once
+	// os.Process.Wait has reaped, WithHandle refuses, though the
+	// reference held here keeps fd open.)
+	st, err = h.exitRecord(fd)
+	if errors.Is(err, errNotReapedYet) {
+		pollFor(fd, 0)
+		st, err = h.exitRecord(fd)
+	}
+	if err == nil {
 		h.mu.Lock()
 		if h.status == nil {
-			h.status = statusFromWaitStatus(h.pid, info.Exit_code)
+			h.status = st
 		}
 		h.mu.Unlock()
 	}

@@ -240,8 +240,8 @@ func ExampleHandle_Done() {
 	// <nil> signal: killed
 }
 
-// Close releases the Handle's pidfd; the process is not affected and
-// Cmd.Wait still works.
+// Close makes the Handle unusable (a Cmd child's pidfd stays with its
+// os.Process); the process is not affected and Cmd.Wait still works.
 func ExampleHandle_Close() {
 	cmd := pexec.Command("sleep", "60")
 	if err := cmd.Start(); err != nil {
@@ -472,10 +472,11 @@ func ExampleReapedError() {
 	var re *pexec.ReapedError
 	fmt.Println("ReapedError:", errors.As(err, &re))
 	fmt.Println("ECHILD, as os/exec reports:", errors.Is(err, syscall.ECHILD))
-	// re.Status is the real status (exit code 3) where the kernel kept it;
-	// otherwise (before Linux 6.15, or in PID mode) it is nil and the error
-	// says so. Never a made-up status:
-	fmt.Println(re.ExitCode() == 3 || errors.Is(err, pexec.ErrStatusUnavailable))
+	// With pidfds, re.Status is the real status (exit code 3): Done's watch
+	// recorded it before the foreign reap (without one, the kernel's record
+	// serves, Linux 6.15+). In PID mode it is lost: re.Status is nil and the
+	// error says so. Never a made-up status:
+	fmt.Println(re.ExitCode() == 3 || !pexec.Supported() && errors.Is(err, pexec.ErrStatusUnavailable))
 	// Output:
 	// ReapedError: true
 	// ECHILD, as os/exec reports: true

@@ -169,7 +169,7 @@ func (p *exitPoller) read() {
 	p.mu.Unlock()
 	// A pidfd reports events only from its process's exit on.
 	for i, b := range p.fired {
-		b.fire()
+		close(b.fired)
 		p.fired[i] = nil
 	}
 }

@@ -1,7 +1,10 @@
 package pexec
 
-// NewCmdChildHandle returns a Handle for the child pid built as Cmd.Start
-// builds its child's (Handle.Wait observes the exit without reaping), taking
-// ownership of pidfd. Benchmarks use it to time a first Handle.Wait again
-// and again on one exited child, with a duplicate of its pidfd each time.
-func NewCmdChildHandle(pidfd, pid int) (*Handle, error) { return newPidfdHandle(pidfd, pid, true) }
+import "os"
+
+// NewCmdChildHandle returns a Handle for the exited, unreaped child p, built
+// as Cmd.Start builds its child's (on p's pidfd, registered with the exit
+// poller; Handle.Wait observes the exit without reaping). Benchmarks use it
+// to time a first Handle.Wait again and again on one exited child, each time
+// with a fresh os.Process for it (os.FindProcess opens a new pidfd).
+func NewCmdChildHandle(p *os.Process) *Handle { return newBorrowedHandle(p, -1) }

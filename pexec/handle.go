@@ -197,9 +197,9 @@ func (h *Handle) watch() {
 }
 
 // awaitExit returns once the process has exited or the Handle is closed,
-// like a receive from Done. Where it can (ModePidFD) it parks the calling
-// goroutine itself on the netpoller, so that the exit path has no watch
-// goroutine to start and no hand-off from it: Cmd.Wait uses it.
+// like a receive from Done. Where it can (ModePidFD) it waits in the calling
+// goroutine itself, so that the exit path has no watch goroutine to start
+// and no hand-off from it: Cmd.Wait uses it.
 func (h *Handle) awaitExit() {
 	if !h.exited.Load() && h.sysAwaitExit() {
 		h.exited.Store(true)

@@ -95,8 +95,9 @@ func (h *Handle) sysGone() <-chan struct{} {
 	h.sys.goneOnce.Do(func() {
 		h.sys.gone = make(chan struct{})
 		if h.sys.b != nil {
-			// Only Cmd.Wait, between a foreign reaper's claim and its
-			// release of the child, waits here: a short wait on a thread.
+			// A child is waited for here only between a foreign
+			// reaper's claim and its release of it: a short wait, on a
+			// thread.
 			go func() {
 				h.borrow(func(fd int) { pollFor(fd, 0) })
 				close(h.sys.gone)
@@ -252,19 +253,23 @@ func (h *Handle) exitInfo() (*Status, error) {
 	if h.mode == ModePID {
 		return nil, ErrStatusUnavailable
 	}
-	var info unix.PidfdInfo
+	var st *Status
 	var err error
-	if cerr := h.control(func(fd int) { err = pidfdGetInfo(fd, unix.PIDFD_INFO_EXIT, &info) }); cerr != nil {
+	if cerr := h.control(func(fd int) { st, err = h.exitRecord(fd) }); cerr != nil {
 		return nil, cerr
 	}
-	if err != nil {
+	return st, err
+}
+
+// exitRecord is exitInfo on the pidfd fd, which the caller holds.
+func (h *Handle) exitRecord(fd int) (*Status, error) {
+	var info unix.PidfdInfo
+	if err := pidfdGetInfo(fd, unix.PIDFD_INFO_EXIT, &info); err != nil {
 		return nil, errors.Join(ErrStatusUnavailable, err)
 	}
 	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
 		kept := info.Supported_mask == 0 || info.Supported_mask&unix.PIDFD_INFO_EXIT != 0
-		var gone bool
-		h.control(func(fd int) { gone = pidfdGone(fd) })
-		if kept && !gone && (h.sys.pollable || h.sys.b != nil) {
+		if kept && !pidfdGone(fd) && (h.sys.pollable || h.sys.b != nil) {
 			return nil, errNotReapedYet
 		}
 		return nil, ErrStatusUnavailable

@@ -182,7 +182,8 @@ func concurrentHandles(t *testing.T) {
 }
 
 // TestProofCloseRacingSignal closes handles while other goroutines signal
-// through them, and meanwhile opens and closes pidfds of other live
+// through them (Handle.Close of a Handle that owns its pidfd, and
+// os.Process.Release under a Handle that uses the os.Process's), and meanwhile opens and closes pidfds of other live
 // processes (and plain files) as fast as it can, so that every descriptor
 // number a Close frees is taken again at once. A Signal that used a freed
 // number would signal one of those bystanders (SIGTERM ends them) or fail
@@ -265,9 +266,24 @@ func TestProofCloseRacingSignal(t *testing.T) {
 	var tl tally
 	var sent atomic.Int64
 	for i := range n {
-		h, err := pexec.Open(victim.Process.Pid)
-		if err != nil {
-			t.Fatal(err)
+		// Even rounds: a Handle that owns its pidfd (Open), closed by
+		// Handle.Close. Odd rounds: a Handle on an os.Process's pidfd, as
+		// a Cmd child's is, closed under it by Process.Release.
+		var h *pexec.Handle
+		closeIt, closer := func() error { return h.Close() }, "Close"
+		if i%2 == 0 {
+			if h, err = pexec.Open(victim.Process.Pid); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			p, err := os.FindProcess(victim.Process.Pid) // a pidfd of its own
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h = pexec.NewCmdChildHandle(p); h == nil {
+				t.Fatal("os.FindProcess gave no pidfd")
+			}
+			closeIt, closer = p.Release, "Release"
 		}
 		var wg sync.WaitGroup
 		for range 2 {
@@ -292,7 +308,7 @@ func TestProofCloseRacingSignal(t *testing.T) {
 			for range i % 16 {
 				runtime.Gosched()
 			}
-			tl.add("Close", proofErr(h.Close()), "nil")
+			tl.add(closer, proofErr(closeIt()), "nil")
 		})
 		wg.Wait()
 	}

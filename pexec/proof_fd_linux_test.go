@@ -3,6 +3,7 @@ package pexec_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -38,9 +39,11 @@ func fdCounts(t *testing.T) (all, pidfds int) {
 }
 
 // spawnCycles runs n cycles of start /bin/true, wait, over workers
-// goroutines; every other cycle also waits through the Handle (its
-// netpoller watcher). closeHandles closes each Handle; otherwise the
-// handles are simply dropped.
+// goroutines; every other cycle also waits through the Handle (through the
+// exit poller). Each cycle also opens a Handle of its own on the child
+// (Open: a pidfd that the Handle owns, unlike the Cmd child's Handle, which
+// uses the os.Process's). closeHandles closes both Handles; otherwise they
+// are simply dropped.
 func spawnCycles(t *testing.T, n, workers int, closeHandles bool) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -55,6 +58,10 @@ func spawnCycles(t *testing.T, n, workers int, closeHandles bool) {
 					continue
 				}
 				h := c.Handle()
+				o, err := pexec.Open(c.Process.Pid) // our unreaped child: race-free
+				if err != nil {
+					failed.Do(func() { t.Errorf("cycle %d: Open: %v", i, err) })
+				}
 				if i%2 == 0 {
 					if st, err := h.Wait(); err != nil || !st.Success() {
 						failed.Do(func() { t.Errorf("cycle %d: Handle.Wait: %v, %v", i, st, err) })
@@ -64,7 +71,7 @@ func spawnCycles(t *testing.T, n, workers int, closeHandles bool) {
 					failed.Do(func() { t.Errorf("cycle %d: Cmd.Wait: %v", i, err) })
 				}
 				if closeHandles {
-					if err := h.Close(); err != nil {
+					if err := errors.Join(h.Close(), o.Close()); err != nil {
 						failed.Do(func() { t.Errorf("cycle %d: Close: %v", i, err) })
 					}
 				}
@@ -107,8 +114,9 @@ func TestProofFDCount(t *testing.T) {
 			spawnCycles(t, n, workers, tc.close)
 			afterAll, afterPidfds := fdCounts(t)
 
-			// Dropped handles close their pidfds when collected: collect
-			// until the count is back, or give up at the deadline.
+			// Dropped Open handles close their pidfds when collected (and
+			// the Cmd children's os.Process their own, at the reap):
+			// collect until the count is back, or give up at the deadline.
 			deadline := time.Now().Add(10 * time.Second)
 			all, pidfds := afterAll, afterPidfds
 			gcs := 0

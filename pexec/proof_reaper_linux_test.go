@@ -81,17 +81,27 @@ func proofReaperHelper(args []string) int {
 		rep.Setup = err.Error()
 		return testhelper.Report(rep)
 	}
-	<-probe.Handle().Done()
+	// Through a Handle of its own (Open), which records nothing before the
+	// reap, unlike a wait on the Cmd's Handle: only the kernel can answer.
+	// (The child is unreaped, so its PID is still its own.)
+	oh, err := pexec.Open(probe.Process.Pid)
+	if err != nil {
+		rep.Unsupported = fmt.Sprintf("Open: %v", err)
+		probe.Wait()
+		return testhelper.Report(rep)
+	}
+	<-oh.Done()
 	var ws unix.WaitStatus
 	if _, err := unix.Wait4(probe.Process.Pid, &ws, 0, nil); err != nil {
 		rep.Setup = "wait4: " + err.Error()
 		return testhelper.Report(rep)
 	}
-	if _, err := probe.Handle().Wait(); err != nil {
-		rep.Unsupported = fmt.Sprintf("Handle.Wait after a foreign reap: %v (mode %s)", err, probe.Handle().Mode())
+	if _, err := oh.Wait(); err != nil {
+		rep.Unsupported = fmt.Sprintf("Handle.Wait after a foreign reap: %v (mode %s)", err, oh.Mode())
 		probe.Wait()
 		return testhelper.Report(rep)
 	}
+	oh.Close()
 	probe.Wait()
 
 	var foreign atomic.Int64

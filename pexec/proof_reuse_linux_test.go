@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pexec-dev/pexec/internal/pidns"
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
 )
@@ -51,7 +52,7 @@ func proofReuseHelper(args []string) int {
 		return testhelper.Report(rep)
 	}
 	trials, _ := strconv.Atoi(args[1])
-	if err := testhelper.EnterPIDNamespace(); err != nil {
+	if err := pidns.Enter(); err != nil {
 		rep.Setup = err.Error()
 		return testhelper.Report(rep)
 	}
@@ -105,7 +106,7 @@ func reuseTrial(rep *reuseReport) string {
 		if attempt == 50 {
 			return fmt.Sprintf("PID %d not reused in %d forks", pid, attempt)
 		}
-		if err := testhelper.SetNextPID(pid); err != nil {
+		if err := pidns.SetNextPID(pid); err != nil {
 			return "ns_last_pid: " + err.Error()
 		}
 		c := pexec.Command("/bin/sleep", "1000")
@@ -222,7 +223,7 @@ func TestProofPIDReuse(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
 			defer cancel()
 			var rep reuseReport
-			testhelper.RunReport(ctx, t, testhelper.NewPIDNamespace(), &rep, "proof-reuse", mode, strconv.Itoa(trials))
+			testhelper.RunReport(ctx, t, pidns.SysProcAttr(), &rep, "proof-reuse", mode, strconv.Itoa(trials))
 			if rep.Setup != "" {
 				t.Fatalf("helper setup: %s", rep.Setup)
 			}

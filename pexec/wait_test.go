@@ -399,15 +399,18 @@ func TestWaitConcurrentSameStatus(t *testing.T) {
 }
 
 // TestProcessWaitDirectBlocks covers the O_NONBLOCK trap. The runtime's
-// os.Process keeps a dup of the pidfd pexec registers with the netpoller;
-// a dup shares the open file description and so its O_NONBLOCK flag, and
-// waitid on a non-blocking pidfd fails with EAGAIN instead of waiting. A
-// user who calls cmd.Process.Wait() directly, as os/exec allows, must still
-// block until the exit and get the right status, whatever pexec has done
-// with the Handle before. Afterwards pexec reports the status the user's
-// reap consumed (from the pidfd, Linux 6.15+).
+// os.Process keeps a dup of the pidfd pexec spawns with, and the child's
+// Handle uses it; a dup shares the open file description and so its
+// O_NONBLOCK flag, and waitid on a non-blocking pidfd fails with EAGAIN
+// instead of waiting. A user who calls cmd.Process.Wait() directly, as
+// os/exec allows, must still block until the exit and get the right status,
+// whatever pexec has done with the Handle before. A pexec wait in progress
+// meanwhile records the status the user's reap consumes (read before the
+// reap, or from the pidfd after it, Linux 6.15+).
+//
+// Not parallel: it waits for the Handle's watch by its function's name.
 func TestProcessWaitDirectBlocks(t *testing.T) {
-	t.Parallel()
+	keepsExit := pidfdInfoExit(t)
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()
 	tests := []struct {
@@ -424,7 +427,7 @@ func TestProcessWaitDirectBlocks(t *testing.T) {
 			}
 		}},
 		{"after Done", func(_ context.Context, t *testing.T, h *pexec.Handle) {
-			select { // registers the pidfd's watch with the netpoller
+			select { // starts the Handle's watch (through the exit poller)
 			case <-h.Done():
 				t.Fatal("Done() closed while the child runs")
 			default:
@@ -466,6 +469,16 @@ func TestProcessWaitDirectBlocks(t *testing.T) {
 				st, err := h.WaitContext(ctx)
 				hres <- handleResult{st, err}
 			}()
+			if h.Mode() == pexec.ModePidFD {
+				// In progress: the watch holds the pidfd and waits.
+				for len(goroutineStates(borrowedAwaitFrame, "")) == 0 {
+					select {
+					case <-ctx.Done():
+						t.Fatal("the Handle's watch never started waiting")
+					case <-time.After(time.Millisecond):
+					}
+				}
+			}
 
 			res := make(chan processWaitResult, 1)
 			go processWaitBlocked(c.Process, res)
@@ -497,7 +510,7 @@ func TestProcessWaitDirectBlocks(t *testing.T) {
 			okStatus := func(what string, st *pexec.Status, err error) {
 				t.Helper()
 				switch {
-				case errors.Is(err, pexec.ErrStatusUnavailable):
+				case errors.Is(err, pexec.ErrStatusUnavailable) && !keepsExit:
 					t.Logf("%s: %v (kernel without PIDFD_INFO_EXIT)", what, err)
 				case err != nil:
 					t.Errorf("%s: %v", what, err)
@@ -518,8 +531,10 @@ func TestProcessWaitDirectBlocks(t *testing.T) {
 			switch {
 			case !errors.As(err, &re) || !errors.Is(err, syscall.ECHILD):
 				t.Errorf("Cmd.Wait after the user's reap = %v; want a *ReapedError wrapping ECHILD", err)
-			case re.Status == nil:
+			case re.Status == nil && !keepsExit:
 				t.Logf("Cmd.Wait: %v (kernel without PIDFD_INFO_EXIT)", err)
+			case re.Status == nil:
+				t.Errorf("Cmd.Wait = %v; want the status recorded by the Handle's wait", err)
 			case re.ExitCode() != code:
 				t.Errorf("Cmd.Wait = %v; want exit status %d in the ReapedError", err, code)
 			}

@@ -9,8 +9,9 @@
 // private PID namespace, by writing ns_last_pid just before the fork) and
 // tries both ways of sending SIGTERM to "the worker":
 //
-//   - handle.Signal(SIGTERM) refuses with os.ErrProcessDone: the Handle holds
-//     a pidfd, which names the worker for ever, and the worker is gone;
+//   - handle.Signal(SIGTERM) refuses with os.ErrProcessDone: the Handle
+//     refers to the worker through its pidfd, which names the worker for
+//     ever, and the worker is gone;
 //   - syscall.Kill(pid, SIGTERM) succeeds, and kills the innocent newcomer.
 //
 // Without root it does the same inside a user namespace of its own where
@@ -35,6 +36,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/pexec-dev/pexec/internal/pidns"
 	"github.com/pexec-dev/pexec/pexec"
 )
 
@@ -227,7 +229,7 @@ func inNamespace(ctx context.Context, w io.Writer) (*Result, error) {
 	defer r.Close()
 	cmd.Stdout = w
 	cmd.ExtraFiles = []*os.File{pw}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+	cmd.SysProcAttr = pidns.SysProcAttr()
 	if uid := os.Geteuid(); uid != 0 {
 		cmd.Args = append(cmd.Args, "userns")
 		cmd.SysProcAttr.Cloneflags |= syscall.CLONE_NEWUSER
@@ -280,14 +282,11 @@ func namespaceMain() int {
 func forced(w io.Writer) (*Result, error) {
 	// Mounts made here must not propagate back to the host; then /proc
 	// shows this namespace's processes.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoNamespace, os.NewSyscallError("mount / private", err))
-	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return nil, fmt.Errorf("%w: %v", errNoNamespace, os.NewSyscallError("mount /proc", err))
+	if err := pidns.Enter(); err != nil {
+		return nil, fmt.Errorf("%w: %v", errNoNamespace, err)
 	}
 	// Check that ns_last_pid is writable before printing anything.
-	if err := setLastPID(1); err != nil {
+	if err := pidns.SetNextPID(2); err != nil {
 		return nil, fmt.Errorf("%w: %v", errNoNamespace, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -347,7 +346,7 @@ func newcomer(ctx context.Context, res *Result) (*pexec.Cmd, func() error, error
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := setLastPID(res.PID - 1); err != nil {
+		if err := pidns.SetNextPID(res.PID); err != nil {
 			return nil, nil, err
 		}
 		if err := cmd.Start(); err != nil {
@@ -369,14 +368,4 @@ func newcomer(ctx context.Context, res *Result) (*pexec.Cmd, func() error, error
 		return cmd, ready, nil
 	}
 	return nil, nil, fmt.Errorf("pid %d was taken by another thread %d times in a row", res.PID, res.Attempts)
-}
-
-// setLastPID makes the kernel give the next new process or thread in this
-// PID namespace the ID last+1 (if it is free).
-func setLastPID(last int) error {
-	err := os.WriteFile("/proc/sys/kernel/ns_last_pid", []byte(strconv.Itoa(last)), 0)
-	if err != nil {
-		return fmt.Errorf("write ns_last_pid: %w", err)
-	}
-	return nil
 }

@@ -229,7 +229,7 @@ func (s *supervisor) start(name string) error {
 	w := &worker{name: name, cmd: cmd, h: cmd.Handle(), stdin: stdin}
 	s.workers[name] = w
 	go func() {
-		<-w.h.Done() // parks on the netpoller: no thread, no polling
+		<-w.h.Done() // no thread per worker: pexec's exit poller wakes it
 		s.exited <- w
 	}()
 	return nil

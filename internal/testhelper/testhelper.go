@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -134,5 +135,8 @@ func Command(name string, args ...string) (path string, argv []string, env []str
 	}
 	argv = append([]string{exe, "-test.run=^$", "--"}, args...)
 	race := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	return exe, argv, append(os.Environ(), EnvVar+"="+name, "GORACE="+race)
+	// One GORACE only: os.StartProcess passes duplicates on, and the
+	// runtime reads the first.
+	env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "GORACE=") })
+	return exe, argv, append(env, EnvVar+"="+name, "GORACE="+race)
 }
