@@ -16,7 +16,7 @@ import (
 )
 
 // borrowedAwaitFrame marks a goroutine waiting for a Cmd child's exit.
-const borrowedAwaitFrame = "pexec.(*Handle).borrowedAwait"
+const borrowedAwaitFrame = "pexec.(*Handle).awaitEvent"
 
 // untilNoWaiter polls the goroutine stacks until no goroutine is in
 // borrowedAwait, or ctx ends (an error then).

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"runtime"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -153,9 +152,6 @@ func (c *Cmd) Start() error {
 		return errors.New("exec: already started")
 	}
 	in := c.engine()
-	pidfd := -1
-	var userPidFD *int
-	in.SysProcAttr, userPidFD = spawnAttr(c.SysProcAttr, &pidfd)
 	started := make(chan struct{})
 	if cancel := c.Cancel; cancel != nil {
 		// The default Cancel reads c.Process, which is set only once the
@@ -172,7 +168,7 @@ func (c *Cmd) Start() error {
 		return c.startError(err)
 	}
 	c.Process = in.Process
-	c.handle = childHandle(in.Process, pidfd, userPidFD)
+	c.handle = childHandle(in.Process)
 	close(started)
 	return nil
 }
@@ -224,36 +220,27 @@ func (c *Cmd) Wait() error {
 		return c.inner.Wait()
 	}
 	c.waitCalled = true
-	if runtime.GOOS == "linux" {
-		// Wait for the exit first (on the netpoller in ModePidFD, holding no
-		// thread), so that the engine's waitid then returns at once, and so
-		// that ModePID operations stop before the PID is released.
-		h.awaitExit()
-	}
-	h.beginReap()
+	// Wait for the exit first (on the netpoller in ModePidFD, holding no
+	// thread), recording the status for the Handle, so that the engine's
+	// waitid then returns at once.
+	seen := h.beforeReap()
 	err := c.inner.Wait()
 	c.ProcessState = c.inner.ProcessState
 	var st *Status
-	if c.ProcessState != nil {
-		st = statusFromState(c.ProcessState)
-	} else if isErrno(err, syscall.ECHILD) {
-		var xerr error
-		st = h.cachedStatus()
-		if st == nil {
-			st, xerr = h.exitInfo()
+	reapErr := err
+	switch {
+	case c.ProcessState != nil:
+		st, reapErr = statusFromState(c.ProcessState), nil
+	case isErrno(err, syscall.ECHILD):
+		// Another waiter reaped the child; the kernel may keep its
+		// status in the pidfd.
+		if seen == nil {
+			seen = h.foreignStatus()
 		}
-		if errors.Is(xerr, errNotReapedYet) {
-			// The other waiter has claimed the child (hence ECHILD) but
-			// not yet released it; the kernel records the status then.
-			select {
-			case <-h.sysGone():
-			case <-h.closedCh:
-			}
-			st, _ = h.exitInfo()
-		}
-		err = &ReapedError{Status: st, Err: err}
+		err = &ReapedError{Status: seen, Err: err}
+		st, reapErr = seen, err
 	}
-	h.endReap(st)
+	h.afterReap(st, reapErr)
 	return err
 }
 

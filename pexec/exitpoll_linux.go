@@ -7,47 +7,89 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"weak"
 
 	"golang.org/x/sys/unix"
 )
 
-// exitPoller watches the pidfds that pexec borrows from os.Process (see
-// borrowedAwait): one epoll instance for the whole program, so that any
-// number of children are waited for with one descriptor per child, the
-// os.Process's. (Registering each borrowed pidfd with Go's netpoller would
-// need an *os.File of its own, hence a second descriptor per child.)
+// exitPoller is the one place where pexec waits for processes: one epoll
+// instance for the whole program, in which every Handle's pidfd (a Cmd
+// child's, borrowed from its os.Process, or one a Handle owns) is watched,
+// so that any number of processes are waited for with no descriptor beyond
+// their pidfds and no OS thread while they run. Registering each pidfd with
+// Go's netpoller instead would need an *os.File of its own, hence a second
+// descriptor per child, and O_NONBLOCK set on a file description that
+// others may share (an os/exec Process.Wait blocked on it in the same or
+// another process would fail with EAGAIN).
 //
-// There is no dispatcher goroutine: the waiters take turns reading the epoll
-// instance (leader and followers), so that a lone waiter, as in a loop of
-// Run calls, is woken directly, with no hand-off. The reader first blocks in
-// epoll_wait for up to readerSpinMsec, then parks on the netpoller (see
+// A pidfd is readable (EPOLLIN) once its process has exited and reports
+// EPOLLHUP once the process has been reaped. Each entry is one-shot: armed
+// for the exit when a Handle first waits, and re-armed for the reap only by
+// a Handle that needs the kernel's exit record of a process someone else
+// reaps.
+//
+// There is no dispatcher goroutine: the waiters take turns reading the
+// epoll instance (leader and followers), so that a lone waiter, as in a loop
+// of Run calls, is woken directly, with no hand-off. The reader first blocks
+// in epoll_wait for up to readerSpinMsec, then parks on the netpoller (see
 // park): at most one thread, for a few milliseconds, whatever the number of
-// children.
+// processes.
 //
-// Each child's entry is added once, at Start, inside os.Process.WithHandle,
-// and is one-shot. The kernel removes it when the os.Process closes the
-// pidfd (after its Wait); a waiter holds a reference to the pidfd through
-// WithHandle for as long as it waits, so the entry, and the event it
-// reports, cannot vanish under it. The reader never touches a pidfd.
+// A waiter holds a reference to its pidfd for as long as it waits, so the
+// descriptor, its entry and the event it reports cannot vanish under it.
+// The reader never touches a pidfd.
 type exitPoller struct {
 	epfd int
 	kick int // eventfd, key 0: interrupts the reader
 
 	lead   chan struct{} // holding its one slot makes a waiter the reader
 	events []unix.EpollEvent
-	fired  []*borrowed
+	fire   []chan struct{}
 
 	mu   sync.Mutex
 	next uint64 // keys: 0 is the eventfd's
-	regs map[uint64]weak.Pointer[borrowed]
+	regs map[uint64]*pollReg
+}
+
+// pollReg is one pidfd's entry in the exit poller. Its channels are closed
+// by the reader, under the poller's lock, once each.
+type pollReg struct {
+	key       uint64
+	exit      chan struct{} // closed once the process has exited
+	gone      chan struct{} // closed once it has been reaped; made when armed for it
+	exitSeen  bool
+	goneArmed bool
 }
 
 var (
-	// sharedExitPoller is created on first use; an error means that epoll
-	// could not be set up (waits then block a thread in poll(2)).
-	sharedExitPoller = sync.OnceValues(newExitPoller)
+	pollerMu  sync.Mutex
+	pollerPtr atomic.Pointer[exitPoller]
+	// noExitPoller is a test hook: the exit poller cannot be set up, as
+	// when no descriptor is left for epoll_create1.
+	noExitPoller atomic.Bool
 )
+
+// sharedExitPoller returns the program's exit poller, creating it on first
+// use. A failure (no descriptor left for the epoll instance or its eventfd)
+// is not remembered: the next call tries again, so a transient shortage
+// costs thread-free waiting only while it lasts.
+func sharedExitPoller() (*exitPoller, error) {
+	if p := pollerPtr.Load(); p != nil {
+		return p, nil
+	}
+	if noExitPoller.Load() {
+		return nil, errors.ErrUnsupported
+	}
+	pollerMu.Lock()
+	defer pollerMu.Unlock()
+	if p := pollerPtr.Load(); p != nil {
+		return p, nil
+	}
+	p, err := newExitPoller()
+	if err == nil {
+		pollerPtr.Store(p)
+	}
+	return p, err
+}
 
 func newExitPoller() (*exitPoller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
@@ -65,60 +107,140 @@ func newExitPoller() (*exitPoller, error) {
 		unix.Close(kick)
 		return nil, os.NewSyscallError("epoll_ctl", err)
 	}
-	p := &exitPoller{
+	return &exitPoller{
 		epfd:   epfd,
 		kick:   kick,
 		lead:   make(chan struct{}, 1),
 		events: make([]unix.EpollEvent, 128),
-		regs:   make(map[uint64]weak.Pointer[borrowed]),
-	}
-	return p, nil
+		regs:   make(map[uint64]*pollReg),
+	}, nil
 }
 
-// add registers the pidfd fd of b for one exit notification. The entry
-// needs no removal: the kernel drops it when the os.Process closes the
-// pidfd, and the map entry goes when it fires or b is garbage collected.
-func (p *exitPoller) add(fd int, b *borrowed) error {
+// arm returns the channel closed once the process of pidfd fd has exited
+// (gone false) or has been reaped (gone true), registering fd on first use
+// and recording the entry in *slot. The caller holds a reference to fd.
+// owner is the Handle the entry belongs to: the entry is forgotten if owner
+// is garbage collected with it still in place.
+func (p *exitPoller) arm(fd int, slot *atomic.Pointer[pollReg], owner *Handle, gone bool) (<-chan struct{}, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.next++
-	key := p.next
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(uint32(key)), Pad: int32(uint32(key >> 32))}
-	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	r := slot.Load()
+	if r == nil {
+		p.next++
+		r = &pollReg{key: p.next, exit: make(chan struct{})}
+		if err := p.ctl(unix.EPOLL_CTL_ADD, fd, r.key, unix.EPOLLIN|unix.EPOLLONESHOT); err != nil {
+			return nil, err
+		}
+		p.regs[r.key] = r
+		slot.Store(r)
+		runtime.AddCleanup(owner, p.forget, r.key)
+	}
+	if !gone {
+		return r.exit, nil
+	}
+	if r.gone == nil {
+		r.gone = make(chan struct{})
+	}
+	if !r.goneArmed && p.regs[r.key] != nil {
+		// Only EPOLLHUP, which epoll always reports, is wanted now:
+		// EPOLLIN would fire at once, the process having exited.
+		if err := p.ctl(unix.EPOLL_CTL_MOD, fd, r.key, unix.EPOLLONESHOT); err != nil {
+			return nil, err
+		}
+		r.goneArmed = true
+	}
+	return r.gone, nil
+}
+
+func (p *exitPoller) ctl(op, fd int, key uint64, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: int32(uint32(key)), Pad: int32(uint32(key >> 32))}
+	if err := unix.EpollCtl(p.epfd, op, fd, &ev); err != nil {
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	p.regs[key] = weak.Make(b)
-	runtime.AddCleanup(b, p.forget, key)
 	return nil
 }
 
-// forget drops the map entry of a registration that never fired.
+// drop forgets the entry of fd, and with del removes it from the epoll
+// instance: a Handle does so before closing a pidfd it owns, because the
+// kernel keeps an entry as long as any duplicate of the file description
+// is open. Nobody waits on the entry then: every waiter holds a reference to
+// the pidfd.
+func (p *exitPoller) drop(fd int, r *pollReg, del bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.regs[r.key]; ok && del {
+		unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	}
+	delete(p.regs, r.key)
+}
+
+// reaped forgets the entry of a child that Cmd.Wait has reaped, reporting
+// its exit and reap to the waiters still on it: the event may never come,
+// because the os.Process closes the pidfd once the last of them lets go.
+func (p *exitPoller) reaped(r *pollReg) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !r.exitSeen {
+		r.exitSeen = true
+		close(r.exit)
+	}
+	if r.gone == nil {
+		r.gone = closedChan
+	} else if _, ok := p.regs[r.key]; ok {
+		close(r.gone)
+	}
+	delete(p.regs, r.key)
+}
+
+// forget drops the map entry of a Handle that was garbage collected.
 func (p *exitPoller) forget(key uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.regs, key)
 }
 
-// wait returns true once fired is closed, false once stop is. Whenever no
-// other waiter is reading the epoll instance, it reads it itself, and
-// closes the fired channels of the processes that exited.
-func (p *exitPoller) wait(fired, stop <-chan struct{}) bool {
+// wait returns true once ch is closed, false once stop or closed is. While
+// no other waiter is reading the epoll instance, it reads it itself. A Close
+// interrupts the reader (see interrupt); so does stop, through a goroutine
+// started only while this waiter reads.
+func (p *exitPoller) wait(ch, stop, closed <-chan struct{}) bool {
+	var watching chan struct{}
+	defer func() {
+		if watching != nil {
+			close(watching)
+		}
+	}()
 	for {
 		select {
-		case <-fired:
+		case <-ch:
 			return true
 		case <-stop:
+			return false
+		case <-closed:
 			return false
 		case p.lead <- struct{}{}:
 		}
 		select {
-		case <-fired:
+		case <-ch:
 			<-p.lead
 			return true
 		case <-stop:
 			<-p.lead
 			return false
+		case <-closed:
+			<-p.lead
+			return false
 		default:
+		}
+		if stop != nil && watching == nil {
+			watching = make(chan struct{})
+			go func(w chan struct{}) {
+				select {
+				case <-stop:
+					p.interrupt()
+				case <-w:
+				}
+			}(watching)
 		}
 		p.read()
 		// A waiter blocked sending to lead takes over.
@@ -152,7 +274,7 @@ func (p *exitPoller) read() {
 	if err != nil {
 		return
 	}
-	p.fired = p.fired[:0]
+	p.fire = p.fire[:0]
 	p.mu.Lock()
 	for _, ev := range p.events[:n] {
 		key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
@@ -161,16 +283,28 @@ func (p *exitPoller) read() {
 			unix.Read(p.kick, b[:])
 			continue
 		}
-		if b := p.regs[key].Value(); b != nil {
-			p.fired = append(p.fired, b)
+		r := p.regs[key]
+		if r == nil {
+			continue
 		}
-		delete(p.regs, key)
+		if !r.exitSeen {
+			r.exitSeen = true
+			p.fire = append(p.fire, r.exit)
+		}
+		if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			// Reaped: nothing more will come.
+			if r.gone == nil {
+				r.gone = closedChan
+			} else {
+				p.fire = append(p.fire, r.gone)
+			}
+			delete(p.regs, key)
+		}
 	}
 	p.mu.Unlock()
-	// A pidfd reports events only from its process's exit on.
-	for i, b := range p.fired {
-		close(b.fired)
-		p.fired[i] = nil
+	for i, c := range p.fire {
+		close(c)
+		p.fire[i] = nil
 	}
 }
 
@@ -192,12 +326,14 @@ func (p *exitPoller) park() (n int, err error) {
 		}
 	}
 	// Not on the netpoller (it refused the descriptor, or no descriptor
-	// was left to duplicate): block this thread, one for all children.
+	// was left to duplicate): block this thread, one for all processes.
 	return epollWait(p.epfd, p.events, -1)
 }
 
 // parkFile returns a duplicate of the epoll descriptor registered with the
-// netpoller, or nil.
+// netpoller, or nil. The duplicate shares the epoll instance's file
+// description, which is pexec's alone, so making it non-blocking affects
+// nothing else.
 func (p *exitPoller) parkFile() *os.File {
 	if noPark.Load() {
 		return nil

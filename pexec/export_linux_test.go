@@ -1,5 +1,7 @@
 package pexec
 
+import "syscall"
+
 // SetForcePIDMode makes Supported report false until the returned function
 // is called, so tests can run the PID-mode paths on a pidfd kernel.
 func SetForcePIDMode(on bool) (restore func()) {
@@ -23,3 +25,10 @@ func SetNoPark(on bool) (restore func()) {
 	old := noPark.Swap(on)
 	return func() { noPark.Store(old) }
 }
+
+// ExitPollerUp reports whether the shared exit poller has been set up.
+func ExitPollerUp() bool { return pollerPtr.Load() != nil }
+
+// SignalPastCheck sends sig as Signal does after its checks of the Handle,
+// as a Signal that passed them just before a Close would.
+func SignalPastCheck(h *Handle, sig syscall.Signal) error { return h.sysSignal(sig) }

@@ -7,4 +7,4 @@ import "os"
 // poller; Handle.Wait observes the exit without reaping). Benchmarks use it
 // to time a first Handle.Wait again and again on one exited child, each time
 // with a fresh os.Process for it (os.FindProcess opens a new pidfd).
-func NewCmdChildHandle(p *os.Process) *Handle { return newBorrowedHandle(p, -1) }
+func NewCmdChildHandle(p *os.Process) *Handle { return newBorrowedHandle(p, roleCmd) }

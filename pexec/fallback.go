@@ -4,6 +4,7 @@ package pexec
 
 import (
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -11,20 +12,61 @@ import (
 
 // PID mode on Linux. A child that has not been reaped keeps its PID, so
 // waitid(P_PID, pid, WNOWAIT) and kill(pid) are safe while the child is
-// unreaped; h.gate makes every such call finish before Cmd.Wait reaps the
-// child, and makes every later call refuse. Nothing can stop another waiter
-// in the same process from reaping the child behind pexec's back: that is
-// what pidfds fix.
+// unreaped. Every such call that does not block runs under the read lock of
+// gate, and Cmd.Wait marks the reap under the write lock, so no call runs
+// after the reap (when the PID may already belong to another process) and
+// every later call refuses. The one blocking call, the watcher's
+// waitid(WNOWAIT), holds no lock (a lock held across it would queue the
+// reap's write lock behind it, and with it every later Signal, including
+// one that would end the child); it needs none, because Cmd.Wait reaps only
+// after the watcher has seen the exit. Nothing can stop another waiter in
+// the same process from reaping the child behind pexec's back: that is what
+// pidfds fix.
 
-func newPIDHandle(pid int, cmdReaps bool) *Handle {
-	return newHandle(pid, ModePID, cmdReaps)
+// pidState is a ModePID Handle's state.
+type pidState struct {
+	gate   sync.RWMutex
+	reaped bool // set by Cmd.Wait, under gate's write lock, before it reaps
+
+	watchOnce sync.Once
+	exitSeen  chan struct{} // closed by the watcher once the child has exited
+}
+
+func newPIDHandle(pid int) *Handle {
+	return newHandle(pid, ModePID, roleCmd)
+}
+
+// pidWatch starts, once, the watcher: a goroutine that blocks a thread in
+// waitid(WNOWAIT) until the child exits, as os/exec's Wait does. It returns
+// the channel the watcher closes then.
+func (h *Handle) pidWatch() <-chan struct{} {
+	s := &h.sys.pid
+	s.watchOnce.Do(func() {
+		s.exitSeen = make(chan struct{})
+		go func() {
+			waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOWAIT, 0)
+			close(s.exitSeen)
+		}()
+	})
+	return s.exitSeen
+}
+
+func (h *Handle) pidAwaitExit(stop, closed <-chan struct{}) error {
+	select {
+	case <-h.pidWatch():
+		return nil
+	case <-stop:
+	case <-closed:
+	}
+	return errStopped
 }
 
 // pidExited reports whether the child has exited, without reaping it.
 func (h *Handle) pidExited() bool {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	if h.reaped {
+	s := &h.sys.pid
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.reaped {
 		return true
 	}
 	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0)
@@ -32,14 +74,15 @@ func (h *Handle) pidExited() bool {
 }
 
 func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	if h.reaped {
+	s := &h.sys.pid
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.reaped {
 		return os.ErrProcessDone
 	}
 	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0)
 	if st != nil || isErrno(err, syscall.ECHILD) {
-		h.exited.Store(true)
+		h.markExited()
 		return os.ErrProcessDone
 	}
 	target := h.pid
@@ -59,26 +102,45 @@ func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
 	return signalError("kill", unix.Kill(target, unix.Signal(sig)))
 }
 
-func (h *Handle) pidWatch() bool {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	if h.reaped {
-		return true
+// pidSettle records the outcome of the exited child, observed without
+// reaping it.
+func (h *Handle) pidSettle() error {
+	<-h.pidWatch() // returns at once: the exit was seen through it
+	s := &h.sys.pid
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.reaped {
+		return nil // Cmd.Wait, in phaseReaping or later, records it
 	}
-	// Blocks an OS thread until the child exits, as os/exec does.
-	_, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOWAIT, 0)
-	return err == nil || isErrno(err, syscall.ECHILD)
+	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, h.pid)
+	switch {
+	case st != nil:
+		h.observe(st, nil)
+	case err == nil || isErrno(err, syscall.ECHILD):
+		// The watcher saw the exit, yet the child cannot be waited for:
+		// another waiter in this process has reaped it.
+		h.observe(nil, h.unavailable())
+	default:
+		h.observe(nil, err)
+	}
+	return nil
 }
 
-func (h *Handle) pidCollect(opts int) (*Status, error) {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	if h.reaped {
-		return nil, os.NewSyscallError("waitid", syscall.ECHILD)
+// pidBeforeReap is beforeReap in ModePID: it waits for the watcher's
+// notice of the exit (Close does not stop it), records the status, and
+// marks the reap so that no PID-mode call runs from now on.
+func (h *Handle) pidBeforeReap() *Status {
+	<-h.pidWatch()
+	s := &h.sys.pid
+	s.gate.RLock()
+	st, _ := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, h.pid)
+	s.gate.RUnlock()
+	if st != nil {
+		h.observe(st, nil)
 	}
-	st, err := waitid(unix.P_PID, h.pid, opts, h.pid)
-	if err == nil && st == nil {
-		err = os.NewSyscallError("waitid", syscall.EAGAIN)
-	}
-	return st, err
+	h.move(phaseReaping, phaseExited, nil, nil)
+	s.gate.Lock()
+	s.reaped = true
+	s.gate.Unlock()
+	return st
 }

@@ -53,9 +53,9 @@ func (h *Handle) SignalGroup(sig os.Signal) error {
 		}
 	}
 	err = h.signalFlags(s, unix.PIDFD_SIGNAL_PROCESS_GROUP)
-	if h.mode == ModePidFD && errors.Is(err, os.ErrProcessDone) && !h.exited.Load() && !h.sysExited() {
+	if h.mode == ModePidFD && errors.Is(err, os.ErrProcessDone) && !h.hasExited() && !h.sysExited() {
 		// ESRCH from a live process: there is no group with its PID.
-		if h.closed.Load() {
+		if h.phase() == phaseClosed {
 			return os.ErrClosed
 		}
 		return errNotGroupLeader(h.pid)

@@ -36,65 +36,175 @@ func (m Mode) String() string {
 	return "Mode(" + fmt.Sprint(int(m)) + ")"
 }
 
+// phase is where a Handle is in its life. It only moves forward, in
+// [Handle.to], which is also the only place that closes the channels
+// waiters select on:
+//
+//	running ──> exited ──> reaping ──> settled
+//	   │           │          │           │
+//	   └───────────┴──────────┴───────────┴──> closed
+//
+// running: not known to have exited. exited: the process has exited (a
+// zombie, or reaped by someone), its status not yet known. reaping:
+// Cmd.Wait is reaping the child without having seen its status first (a
+// tracer or a foreign reaper held it); the outcome is Cmd.Wait's to record.
+// settled: the outcome (a Status, or an error saying why there is none) is
+// final. closed: Close was called; every method reports os.ErrClosed.
+// Any phase may be skipped (a process seen exiting with its status goes
+// from running to settled at once).
+type phase int32
+
+const (
+	phaseRunning phase = iota
+	phaseExited
+	phaseReaping
+	phaseSettled
+	phaseClosed
+)
+
+// role says who reaps the process.
+type role uint8
+
+const (
+	// roleCmd: a Cmd's child. Cmd.Wait reaps it; the Handle only observes
+	// the exit (waitid with WNOWAIT).
+	roleCmd role = iota + 1
+	// roleOwn: Open, Parent, FromFile, PeerHandle, OpenID. Wait reaps the
+	// process if it is the caller's child.
+	roleOwn
+	// roleObserve: FromProcess. The os.Process's owner reaps; the Handle
+	// only observes.
+	roleObserve
+)
+
+// closedChan is a channel that is always closed: what a phase's channel is
+// when nobody asked for it before the phase was reached.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // A Handle refers to one process. It is obtained from [Cmd.Handle] for a
-// child started by pexec. All methods are safe for concurrent use, and a
-// nil or zero Handle returns errors rather than panicking.
+// child started by pexec, or from [Open], [OpenID], [FromProcess],
+// [FromFile], [PeerHandle] and [Parent]. All methods are safe for
+// concurrent use, and a nil or zero Handle returns errors rather than
+// panicking.
 //
 // In [ModePidFD] the Handle of a [Cmd] child uses the pidfd that the child's
-// os.Process holds, which the reap in Cmd.Wait closes (as with os/exec); a
-// Handle from [Open], [Parent], [PeerHandle] or [FromFile] owns a pidfd,
-// closed by [Handle.Close] or when the Handle is garbage collected. Every
-// use of the descriptor holds a reference, so closing it while another
-// goroutine signals can never make that goroutine use a recycled descriptor
-// number.
+// os.Process holds, which the reap in Cmd.Wait closes (as with os/exec); any
+// other Handle owns a pidfd, closed by [Handle.Close] or when the Handle is
+// garbage collected. Every use of the descriptor holds a reference, so
+// closing it while another goroutine signals can never make that goroutine
+// use a recycled descriptor number.
 type Handle struct {
 	pid  int
 	mode Mode
-	// cmdReaps reports that reaping belongs to Cmd.Wait: Handle.Wait then
-	// observes the exit without reaping (waitid with WNOWAIT).
-	cmdReaps bool
+	role role
+	sys  sysHandle // per-OS state (the pidfd on Linux)
 
-	sys sysHandle // per-OS state (the pidfd on Linux)
+	state atomic.Int32 // the phase; written only by to, under mu
 
-	closeOnce sync.Once
-	closed    atomic.Bool
-	closedCh  chan struct{}
+	mu      sync.Mutex
+	status  *Status // the outcome once settled: a status, or err
+	err     error
+	done    chan struct{} // closed on leaving phaseRunning (made on demand)
+	settled chan struct{} // closed on reaching phaseSettled (made on demand)
+	closed  chan struct{} // closed on reaching phaseClosed (made on demand)
 
-	exited    atomic.Bool   // the process is known to have exited
-	done      chan struct{} // closed once the process has exited
-	watchOnce sync.Once
-
-	// gate guards PID-mode operations against the reap: signals and
-	// waitid(P_PID) run under the read lock, and the reap is marked under the
-	// write lock, so no PID-mode operation can run after the reap (when the
-	// PID may already belong to another process).
-	gate   sync.RWMutex
-	reaped bool
-
-	mu          sync.Mutex
-	status      *Status       // the outcome, once known
-	reapStarted bool          // Cmd.Wait has begun to reap the child
-	reapDone    chan struct{} // closed when Cmd.Wait has reaped the child
+	watchOnce sync.Once // starts Done's watcher
 }
 
-func newHandle(pid int, mode Mode, cmdReaps bool) *Handle {
-	return &Handle{
-		pid:      pid,
-		mode:     mode,
-		cmdReaps: cmdReaps,
-		closedCh: make(chan struct{}),
-		done:     make(chan struct{}),
-		reapDone: make(chan struct{}),
+func newHandle(pid int, mode Mode, r role) *Handle {
+	return &Handle{pid: pid, mode: mode, role: r}
+}
+
+// phase returns the Handle's phase.
+func (h *Handle) phase() phase { return phase(h.state.Load()) }
+
+// to moves h forward to phase p, recording the outcome when p is
+// phaseSettled, and closes the channels of the phases it passes. A move
+// backwards, or out of phaseClosed, is ignored; so is a second outcome,
+// except that a status from Cmd.Wait's reap, which carries the
+// os.ProcessState, replaces an equal one observed before the reap. It
+// reports whether the phase changed.
+func (h *Handle) to(p phase, st *Status, err error) bool { return h.move(p, p, st, err) }
+
+// move is [Handle.to], restricted to a Handle whose phase is at most from:
+// an observation made by a waiter must not settle an outcome that Cmd.Wait
+// has taken over (phaseReaping).
+func (h *Handle) move(p, from phase, st *Status, err error) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.phase()
+	if cur == phaseSettled && p == phaseSettled && st != nil && st.state != nil && h.status != nil && h.status.state == nil {
+		h.status = st
 	}
+	if p <= cur || cur > from {
+		return false
+	}
+	if cur == phaseRunning && p != phaseClosed {
+		closeChan(&h.done)
+	}
+	switch p {
+	case phaseSettled:
+		h.status, h.err = st, err
+		closeChan(&h.settled)
+	case phaseClosed:
+		closeChan(&h.closed)
+	}
+	h.state.Store(int32(p))
+	return true
 }
+
+// closeChan closes *c, or marks it closed if nobody made it yet.
+func closeChan(c *chan struct{}) {
+	if *c == nil {
+		*c = closedChan
+		return
+	}
+	close(*c)
+}
+
+// chanOf returns *c, making it first if needed; the caller holds h.mu.
+func chanOf(c *chan struct{}) chan struct{} {
+	if *c == nil {
+		*c = make(chan struct{})
+	}
+	return *c
+}
+
+// waitChans returns the channels closed when the process exits, when the
+// outcome is settled and when h is closed.
+func (h *Handle) waitChans() (done, settled, closed <-chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return chanOf(&h.done), chanOf(&h.settled), chanOf(&h.closed)
+}
+
+// closedC returns the channel closed when h is closed.
+func (h *Handle) closedC() <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return chanOf(&h.closed)
+}
+
+// outcome returns the settled outcome.
+func (h *Handle) outcome() (*Status, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.status, h.err
+}
+
+// markExited records that the process has exited.
+func (h *Handle) markExited() { h.to(phaseExited, nil, nil) }
+
+// hasExited reports whether the process is known to have exited.
+func (h *Handle) hasExited() bool { p := h.phase(); return p > phaseRunning && p < phaseClosed }
 
 // check returns the error every method reports for a nil, zero or closed
 // Handle.
 func (h *Handle) check() error {
-	if h == nil || h.done == nil {
+	if h == nil || h.mode == 0 {
 		return errNilHandle
 	}
-	if h.closed.Load() {
+	if h.phase() == phaseClosed {
 		return os.ErrClosed
 	}
 	return nil
@@ -104,7 +214,7 @@ func (h *Handle) check() error {
 // Prefer the Handle's methods to using the PID: the PID may be reused once
 // the process has been reaped.
 func (h *Handle) Pid() int {
-	if h == nil || h.done == nil {
+	if h == nil || h.mode == 0 {
 		return -1
 	}
 	return h.pid
@@ -122,16 +232,15 @@ func (h *Handle) Mode() Mode {
 // sends no signal: in ModePidFD it polls the pidfd, in ModePID it asks
 // waitid(WNOHANG|WNOWAIT), which does not reap. A process that has exited
 // but not been reaped (a zombie) is not alive. Alive returns false for a nil
-// or closed Handle.
+// or closed Handle, also when Close races with it.
 func (h *Handle) Alive() bool {
-	if h.check() != nil || h.exited.Load() {
+	if h.check() != nil || h.phase() != phaseRunning {
 		return false
 	}
 	if h.sysExited() {
-		h.exited.Store(true)
-		return false
+		h.markExited()
 	}
-	return true
+	return h.phase() == phaseRunning
 }
 
 // Signal sends sig to the process. It returns an error for which
@@ -144,7 +253,6 @@ func (h *Handle) Signal(sig os.Signal) error {
 	if err != nil {
 		return err
 	}
-	// A Close racing the signal surfaces as os.ErrClosed from h.control.
 	return h.sysSignal(s)
 }
 
@@ -158,7 +266,7 @@ func (h *Handle) signalArg(sig os.Signal) (syscall.Signal, error) {
 	if !ok {
 		return 0, fmt.Errorf("pexec: unsupported signal type %T: %w", sig, errors.ErrUnsupported)
 	}
-	if h.exited.Load() {
+	if h.hasExited() {
 		return 0, os.ErrProcessDone
 	}
 	return s, nil
@@ -172,52 +280,30 @@ func (h *Handle) Kill() error { return h.Signal(os.Kill) }
 // ModePidFD. The channel of a nil Handle, or of a Handle closed before the
 // process exited, is never closed.
 func (h *Handle) Done() <-chan struct{} {
-	if h == nil || h.done == nil {
+	if h == nil || h.mode == 0 {
 		return nil
 	}
-	h.watch()
-	return h.done
-}
-
-// watch starts, once, the goroutine that closes h.done when the process
-// exits.
-func (h *Handle) watch() {
+	done, _, closed := h.waitChans()
 	h.watchOnce.Do(func() {
-		if h.exited.Load() {
-			close(h.done)
+		if h.phase() != phaseRunning {
 			return
 		}
 		go func() {
-			if h.sysWatch() {
-				h.exited.Store(true)
-				close(h.done)
+			if h.awaitExit(nil, closed) == nil {
+				h.markExited()
 			}
 		}()
 	})
-}
-
-// awaitExit returns once the process has exited or the Handle is closed,
-// like a receive from Done. Where it can (ModePidFD) it waits in the calling
-// goroutine itself, so that the exit path has no watch goroutine to start
-// and no hand-off from it: Cmd.Wait uses it.
-func (h *Handle) awaitExit() {
-	if !h.exited.Load() && h.sysAwaitExit() {
-		h.exited.Store(true)
-		// Close done unless a watch has started (it closes done itself).
-		h.watchOnce.Do(func() { close(h.done) })
-		return
-	}
-	select {
-	case <-h.Done():
-	case <-h.closedCh:
-	}
+	return done
 }
 
 // Wait waits for the process to exit and returns its status. Any number of
 // goroutines may call Wait, before or after [Cmd.Wait]: all observe the same
 // outcome and the process is reaped exactly once. For a child started by
 // [Cmd], Cmd.Wait is the one that reaps it (it must still be called, as with
-// os/exec, to release its pipes); Handle.Wait only observes the exit.
+// os/exec, to release its pipes); Handle.Wait only observes the exit and
+// returns as soon as the child has exited, without waiting for Cmd.Wait or
+// for the copying of the child's output.
 //
 // When the process was reaped by someone else, Wait returns the status read
 // from the pidfd (Linux 6.15+) or an error wrapping [ErrStatusUnavailable].
@@ -226,153 +312,66 @@ func (h *Handle) Wait() (*Status, error) {
 }
 
 // WaitContext is like [Handle.Wait] but returns early, with an error wrapping
-// ctx.Err(), when ctx is done first. The process is then left running and can
-// still be waited for.
+// ctx.Err(), when ctx is done first, whatever it was waiting for. The process
+// is then left running and can still be waited for. A nil ctx is treated as
+// [context.Background].
 func (h *Handle) WaitContext(ctx context.Context) (*Status, error) {
 	if err := h.check(); err != nil {
 		return nil, err
 	}
-	if st := h.cachedStatus(); st != nil {
-		return st, nil
+	var stop <-chan struct{}
+	if ctx != nil {
+		stop = ctx.Done()
 	}
-	h.watch()
-	select {
-	case <-h.done:
-	case <-h.closedCh:
-		return nil, os.ErrClosed
-	case <-ctx.Done():
-		return nil, fmt.Errorf("pexec: wait for pid %d: %w", h.pid, ctx.Err())
-	}
-	return h.collect(ctx)
-}
-
-func (h *Handle) cachedStatus() *Status {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.status
-}
-
-// collect returns the status of an exited process, obtaining it once.
-func (h *Handle) collect(ctx context.Context) (*Status, error) {
-	h.mu.Lock()
-	if st := h.status; st != nil || h.reapStarted {
-		h.mu.Unlock()
-		return h.awaitReap()
-	}
-	st, err := h.sysCollect()
-	if err == nil {
-		h.status = st
-	}
-	started := h.reapStarted
-	h.mu.Unlock()
-	switch {
-	case err == nil || !isErrno(err, syscall.ECHILD):
-		return st, err
-	case started:
-		// Cmd.Wait reaped the child between our waitid and now.
-		return h.awaitReap()
-	}
-	return h.afterForeignReap(ctx, err)
-}
-
-// awaitReap returns the status recorded by Cmd.Wait's reap, waiting for the
-// reap to finish if it has begun.
-func (h *Handle) awaitReap() (*Status, error) {
-	h.mu.Lock()
-	st, started := h.status, h.reapStarted
-	h.mu.Unlock()
-	if !started {
-		return st, nil
-	}
-	select {
-	case <-h.reapDone:
-	case <-h.closedCh:
-		return nil, os.ErrClosed
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.status == nil {
-		return nil, &ReapedError{Err: os.NewSyscallError("waitid", syscall.ECHILD)}
-	}
-	return h.status, nil
-}
-
-// afterForeignReap reports the status of a process the caller could not
-// reap: a child someone else reaped, or a process that is not the caller's
-// child. The kernel records the status when the process is reaped, so for a
-// non-child whose parent has not reaped it yet, it waits for that (or ctx).
-func (h *Handle) afterForeignReap(ctx context.Context, reapErr error) (*Status, error) {
-	st, err := h.exitInfo()
-	if errors.Is(err, errNotReapedYet) {
-		select {
-		case <-h.sysGone():
-		case <-h.closedCh:
+	for {
+		var err error
+		switch h.phase() {
+		case phaseClosed:
 			return nil, os.ErrClosed
-		case <-ctx.Done():
-			return nil, fmt.Errorf("pexec: wait for pid %d to be reaped by its parent: %w", h.pid, ctx.Err())
+		case phaseSettled:
+			return h.outcome()
+		case phaseReaping:
+			// Cmd.Wait records the outcome when its reap returns.
+			_, settled, closed := h.waitChans()
+			select {
+			case <-settled:
+			case <-closed:
+			case <-stop:
+				err = errStopped
+			}
+		default:
+			err = h.sysWait(stop)
 		}
-		st, err = h.exitInfo()
-	}
-	if err != nil {
-		if h.cmdReaps {
-			return nil, &ReapedError{Err: reapErr}
+		switch {
+		case err == nil:
+		case h.phase() == phaseClosed:
+			return nil, os.ErrClosed
+		case err == errStopped && ctx != nil && ctx.Err() != nil:
+			return nil, fmt.Errorf("pexec: wait for pid %d: %w", h.pid, ctx.Err())
+		default:
+			return nil, err
 		}
-		return nil, fmt.Errorf("pexec: pid %d is not a child of this process: %w", h.pid, ErrStatusUnavailable)
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.status == nil {
-		h.status = st
-	}
-	return h.status, nil
 }
 
-// beginReap is called by Cmd.Wait once the child has exited, just before it
-// reaps the child through the standard library. It reports false if a reap
-// was already begun.
-func (h *Handle) beginReap() bool {
-	// reapStarted first: a collect that then finds the child reaped (in
-	// ModePID, h.reaped makes waitid report ECHILD) must know that the reap
-	// is Cmd.Wait's, not a foreign one.
-	h.mu.Lock()
-	first := !h.reapStarted
-	h.reapStarted = true
-	h.mu.Unlock()
-	h.gate.Lock()
-	h.reaped = true
-	h.gate.Unlock()
-	h.exited.Store(true)
-	return first
-}
-
-// endReap records the outcome of Cmd.Wait's reap; st is nil when it is
-// unknown. A status from the reap replaces one observed earlier with WNOWAIT
-// (they are equal, but the reap's carries the os.ProcessState).
-func (h *Handle) endReap(st *Status) {
-	h.mu.Lock()
-	if st != nil {
-		h.status = st
-	}
-	close(h.reapDone)
-	h.mu.Unlock()
-}
+// errStopped is what the waiting steps return when their stop channel (a
+// context, or the Handle's closing) ends the wait.
+var errStopped = errors.New("pexec: wait stopped")
 
 // Close releases the Handle's pidfd (a Cmd child's pidfd belongs to its
 // os.Process, released by Cmd.Wait). It is idempotent: the first call
 // returns the result of closing, later calls return nil. Afterwards every
 // method returns an error for which errors.Is(err, [os.ErrClosed]) holds
-// (Alive returns false). Close does not affect the process itself. If the
-// user calls cmd.Process.Release, which closes the os.Process's pidfd, the
-// Handle of that child is closed with it.
+// (Alive returns false), and waiters blocked in Wait return it. Close does
+// not affect the process itself, nor [Cmd.Wait]. If the user calls
+// cmd.Process.Release, which closes the os.Process's pidfd, the Handle of
+// that child is closed with it.
 func (h *Handle) Close() error {
-	if h == nil || h.done == nil {
+	if h == nil || h.mode == 0 {
 		return errNilHandle
 	}
-	var err error
-	h.closeOnce.Do(func() {
-		h.closed.Store(true)
-		close(h.closedCh)
-		err = h.sysClose()
-	})
-	return err
+	if !h.to(phaseClosed, nil, nil) {
+		return nil
+	}
+	return h.sysClose()
 }

@@ -4,66 +4,88 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// sysHandle is the Linux part of a Handle in ModePidFD: either a pidfd it
-// borrows from a Cmd child's os.Process (b, see borrowed), or a pidfd of its
-// own as an *os.File registered with Go's netpoller. Every use of the
-// descriptor holds a reference to it (through os.Process.WithHandle, or
-// RawConn.Control and Read), so Close never frees the number while a syscall
-// is using it.
+// sysHandle is the Linux part of a Handle. In ModePidFD its pidfd is either
+// borrowed from a Cmd child's os.Process (proc), used through
+// os.Process.WithHandle, or owned (own); either way every use holds a
+// reference (see control), and every wait goes through the one exit poller
+// (see awaitEvent). In ModePID it holds the PID-mode state (pidState).
 type sysHandle struct {
-	b *borrowed
+	proc *os.Process             // a Cmd child's pidfd is its os.Process's
+	breg atomic.Pointer[pollReg] // and its exit-poller entry
+	own  *ownedFD                // any other Handle's pidfd, with its entry
+	id   uint64                  // pidfs ID read when the Handle was made (0: unknown)
 
-	f        *os.File
-	rc       syscall.RawConn
-	pollable bool
-	pollFn   func(fd uintptr) // marks the Handle exited if the pidfd is readable
+	blockOnce sync.Once // starts settleBlocking, for a process a tracer holds
 
-	goneOnce sync.Once
-	gone     chan struct{} // closed once the process has been reaped
+	pid pidState
 }
 
-// newPidfdHandle takes ownership of pidfd and returns a ModePidFD Handle.
-func newPidfdHandle(pidfd, pid int, cmdReaps bool) (*Handle, error) {
-	// os.NewFile registers a descriptor with the netpoller only if it is
-	// non-blocking. The flag lives in the open file description, which
-	// dup'd copies share (os.Process keeps one, and its Wait must block), so
-	// it is set only for the registration and cleared again: pexec's own
-	// waitid calls pass WNOHANG and never depend on it.
-	if err := unix.SetNonblock(pidfd, true); err != nil {
-		unix.Close(pidfd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	f := os.NewFile(uintptr(pidfd), "pidfd")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = unix.SetNonblock(int(fd), false) }); err != nil || serr != nil {
-		f.Close()
-		return nil, os.NewSyscallError("fcntl", errors.Join(err, serr))
-	}
-	h := newHandle(pid, ModePidFD, cmdReaps)
-	h.sys = sysHandle{
-		f:        f,
-		rc:       rc,
-		pollable: !errors.Is(f.SetReadDeadline(time.Time{}), os.ErrNoDeadline),
-	}
-	h.sys.pollFn = func(fd uintptr) {
-		if pidfdReadable(int(fd)) {
-			h.exited.Store(true)
+// newBorrowedHandle returns the ModePidFD Handle of a Cmd child, on the
+// pidfd its os.Process holds, or nil if p holds none (Go found pidfds
+// unusable here: an old kernel, a seccomp filter, QEMU user mode without
+// CLONE_PIDFD). Since Go 1.23 os.Process spawns the child with CLONE_PIDFD
+// itself, so the pidfd exists from the child's first instant, and a child
+// costs one descriptor, as with os/exec.
+func newBorrowedHandle(p *os.Process, r role) *Handle {
+	var id uint64
+	err := p.WithHandle(func(fd uintptr) {
+		if pidfsSupported() == nil {
+			id, _ = pidfdID(int(fd))
 		}
+	})
+	if err != nil {
+		return nil
 	}
-	return h, nil
+	h := newHandle(p.Pid, ModePidFD, r)
+	h.sys.proc = p
+	h.sys.id = id
+	return h
+}
+
+// newOwnedHandle takes ownership of pidfd and returns a ModePidFD Handle.
+// The pidfd is closed by Close or when the Handle is garbage collected.
+func newOwnedHandle(pidfd, pid int, r role) *Handle {
+	h := newHandle(pid, ModePidFD, r)
+	h.sys.own = &ownedFD{fd: pidfd}
+	runtime.AddCleanup(h, func(o *ownedFD) { o.close() }, h.sys.own)
+	return h
+}
+
+// control runs fn with the pidfd while holding a reference to it. A Cmd
+// child's pidfd is gone once its os.Process has reaped the child: control
+// then reports os.ErrProcessDone. If the os.Process was released
+// (Process.Release closes its pidfd), the Handle has lost its descriptor as
+// if closed: control closes it and reports os.ErrClosed.
+func (h *Handle) control(fn func(fd int)) error {
+	if o := h.sys.own; o != nil {
+		if !o.acquire() {
+			return os.ErrClosed
+		}
+		defer o.release()
+		fn(o.fd)
+		return nil
+	}
+	if h.sys.proc == nil {
+		return errNoPidfd
+	}
+	err := h.sys.proc.WithHandle(func(fd uintptr) { fn(int(fd)) })
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, os.ErrProcessDone):
+		return os.ErrProcessDone
+	}
+	h.Close()
+	return fmt.Errorf("pexec: pid %d: the os.Process released its pidfd: %w", h.pid, errors.Join(os.ErrClosed, err))
 }
 
 // pidfdReadable reports whether the pidfd is readable, which it becomes when
@@ -89,61 +111,13 @@ func pidfdRevents(fd int) int16 {
 	}
 }
 
-// sysGone returns a channel closed once the process has been reaped (by
-// anyone), watched on the netpoller. It is used only after the exit.
-func (h *Handle) sysGone() <-chan struct{} {
-	h.sys.goneOnce.Do(func() {
-		h.sys.gone = make(chan struct{})
-		if h.sys.b != nil {
-			// A child is waited for here only between a foreign
-			// reaper's claim and its release of it: a short wait, on a
-			// thread.
-			go func() {
-				h.borrow(func(fd int) { pollFor(fd, 0) })
-				close(h.sys.gone)
-			}()
-			return
-		}
-		go func() {
-			if h.sys.rc.Read(func(fd uintptr) bool { return pidfdGone(int(fd)) }) == nil {
-				close(h.sys.gone)
-			}
-		}()
-	})
-	return h.sys.gone
-}
-
-// control runs fn with the pidfd while holding a reference to it.
-func (h *Handle) control(fn func(fd int)) error {
-	if h.sys.b != nil {
-		if h.closed.Load() {
-			return os.ErrClosed
-		}
-		return h.borrow(fn)
-	}
-	err := h.sys.rc.Control(func(fd uintptr) { fn(int(fd)) })
-	if err != nil {
-		if h.closed.Load() {
-			return os.ErrClosed
-		}
-		return err
-	}
-	return nil
-}
-
 func (h *Handle) sysExited() bool {
 	if h.mode == ModePID {
 		return h.pidExited()
 	}
-	if h.sys.b != nil {
-		exited := false
-		err := h.borrow(func(fd int) { exited = pidfdReadable(fd) })
-		return exited || errors.Is(err, os.ErrProcessDone)
-	}
-	if h.sys.rc.Control(h.sys.pollFn) != nil {
-		return false
-	}
-	return h.exited.Load()
+	exited := false
+	err := h.control(func(fd int) { exited = pidfdReadable(fd) })
+	return exited || err == os.ErrProcessDone
 }
 
 func (h *Handle) sysSignal(sig syscall.Signal) error {
@@ -167,13 +141,15 @@ func (h *Handle) signalFlags(sig syscall.Signal, flags int) error {
 	var err error
 	if cerr := h.control(func(fd int) {
 		if pidfdReadable(fd) {
-			h.exited.Store(true)
 			err = os.ErrProcessDone
 			return
 		}
 		err = unix.PidfdSendSignal(fd, unix.Signal(sig), nil, flags)
 	}); cerr != nil {
 		return cerr
+	}
+	if err == os.ErrProcessDone {
+		h.markExited()
 	}
 	return signalError("pidfd_send_signal", err)
 }
@@ -189,62 +165,298 @@ func signalError(op string, err error) error {
 	return os.NewSyscallError(op, err)
 }
 
-// sysWatch blocks until the process exits; false means the Handle was
-// closed first.
-func (h *Handle) sysWatch() bool {
+// awaitExit returns nil once the process has exited, or errStopped once
+// stop or closed is closed first; a nil channel never stops it. In
+// ModePidFD it waits through the exit poller, holding no thread.
+func (h *Handle) awaitExit(stop, closed <-chan struct{}) error {
 	if h.mode == ModePID {
-		return h.pidWatch()
+		return h.pidAwaitExit(stop, closed)
 	}
-	if h.sys.b != nil {
-		return h.borrowedAwait(h.closedCh, true)
+	var err error
+	cerr := h.control(func(fd int) { err = h.awaitEvent(fd, false, stop, closed) })
+	if cerr == os.ErrProcessDone {
+		return nil // the os.Process has reaped the child
 	}
-	if h.sys.pollable {
-		// Park on the netpoller: no OS thread is held while waiting.
-		return h.sys.rc.Read(func(fd uintptr) bool { return pidfdReadable(int(fd)) }) == nil
+	if cerr != nil {
+		return cerr
 	}
-	// Not on the netpoller: block a thread in poll(2), holding a reference
-	// to the descriptor (Close then defers the close until poll returns).
-	exited := false
-	h.control(func(fd int) { exited = pollFor(fd, unix.POLLIN) })
-	return exited
+	return err
 }
 
-// sysAwaitExit waits for the exit in the calling goroutine, parked on the
-// netpoller. It reports false if it cannot (ModePID, a pidfd the netpoller
-// did not take) or the Handle was closed first.
-func (h *Handle) sysAwaitExit() bool {
-	if h.mode == ModePidFD && h.sys.b != nil {
-		// Cmd.Wait reaps and obtains the status itself.
-		return h.borrowedAwait(h.closedCh, false)
+// fallbackPollMsec bounds each wait of a waiter that could not use the
+// exit poller (no descriptor was free to set it up): it blocks a thread in
+// poll(2) that long at most, then notices stop and retries the poller.
+const fallbackPollMsec = 50
+
+// awaitEvent waits until the process of pidfd fd (held by the caller) has
+// exited, or with gone has been reaped. It returns errStopped if stop or
+// closed is closed first.
+func (h *Handle) awaitEvent(fd int, gone bool, stop, closed <-chan struct{}) error {
+	for {
+		p, err := sharedExitPoller()
+		var ch <-chan struct{}
+		if err == nil {
+			ch, err = p.arm(fd, h.regSlot(), h, gone)
+		}
+		if err == nil {
+			if p.wait(ch, stop, closed) {
+				return nil
+			}
+			return errStopped
+		}
+		events := int16(unix.POLLIN)
+		if gone {
+			events = 0 // POLLHUP is always reported
+		}
+		if pollFor(fd, events, fallbackPollMsec) {
+			return nil
+		}
+		if isClosed(stop) || isClosed(closed) {
+			return errStopped
+		}
 	}
-	return h.mode == ModePidFD && h.sys.pollable &&
-		h.sys.rc.Read(func(fd uintptr) bool { return pidfdReadable(int(fd)) }) == nil
 }
 
-// sysCollect obtains the status of an exited process: without reaping it
-// when Cmd.Wait owns the reap, by reaping it otherwise.
-func (h *Handle) sysCollect() (*Status, error) {
+// isClosed reports whether c is a closed channel (false for nil).
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// pollFor blocks the calling thread in poll(2) for up to msec milliseconds
+// (-1: no limit) until the pidfd fd reports one of events, or POLLHUP
+// (reaped); with events 0 it waits for the reap.
+func pollFor(fd int, events int16, msec int) bool {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: events}}
+	for {
+		n, err := unix.Poll(fds[:], msec)
+		if err != unix.EINTR {
+			return err == nil && n > 0
+		}
+	}
+}
+
+// pending says what an exited process's outcome waits for.
+type pending int
+
+const (
+	final         pending = iota // nothing: the outcome is known
+	untilWaitable                // a tracer holds the process: waitid finds nothing yet
+	untilReaped                  // its status is recorded when its parent (or a foreign reaper) reaps it
+)
+
+// sysWait waits for the process to exit and records its outcome, or
+// takes one step towards it; WaitContext calls it until the outcome is
+// settled. It returns errStopped if stop or the Handle's closing ends a wait
+// first. In ModePidFD the exit and the status are read under one reference
+// to the pidfd, so that the status is recorded even if the os.Process reaps
+// the child at once (a direct cmd.Process.Wait), from the exit record that
+// the pidfd keeps after the reap (Linux 6.15+).
+func (h *Handle) sysWait(stop <-chan struct{}) error {
+	closed := h.closedC()
+	if h.mode == ModePID {
+		if h.phase() == phaseRunning {
+			if err := h.pidAwaitExit(stop, closed); err != nil {
+				return err
+			}
+			h.markExited()
+		}
+		return h.pidSettle()
+	}
+	var next pending
+	var err error
+	cerr := h.control(func(fd int) {
+		if h.phase() == phaseRunning {
+			if err = h.awaitEvent(fd, false, stop, closed); err != nil {
+				return
+			}
+			h.markExited()
+		}
+		var st *Status
+		var serr error
+		st, serr, next = h.collect(fd)
+		if next == untilReaped {
+			if err = h.awaitEvent(fd, true, stop, closed); err != nil {
+				return
+			}
+			st, serr, next = h.collect(fd)
+		}
+		if next == final {
+			h.observe(st, serr)
+		}
+	})
+	switch {
+	case cerr == os.ErrProcessDone:
+		h.ownerReaped()
+		return nil
+	case cerr != nil:
+		return cerr
+	case err != nil || next != untilWaitable:
+		return err
+	}
+	h.sys.blockOnce.Do(func() { go h.settleBlocking() })
+	_, settled, _ := h.waitChans()
+	select {
+	case <-settled:
+		return nil
+	case <-closed:
+	case <-stop:
+	}
+	return errStopped
+}
+
+// collect reads the outcome of the exited process of pidfd fd (held by the
+// caller) without blocking: from waitid, which reaps the process for a
+// roleOwn Handle and only observes it (WNOWAIT) otherwise, or from the
+// kernel's exit record when the process is not the caller's child or was
+// reaped by someone else.
+func (h *Handle) collect(fd int) (*Status, error, pending) {
 	opts := unix.WEXITED | unix.WNOHANG
-	if h.cmdReaps {
+	if h.role != roleOwn {
 		opts |= unix.WNOWAIT
 	}
+	st, err := waitid(unix.P_PIDFD, fd, opts, h.pid)
+	switch {
+	case st != nil:
+		return st, nil, final
+	case err == nil:
+		// Exited (the pidfd said so) yet not waitable: a tracer
+		// (ptrace) is notified first and has not released it.
+		return nil, nil, untilWaitable
+	case !isErrno(err, syscall.ECHILD):
+		return nil, err, final
+	}
+	st, err = h.exitRecord(fd)
+	switch {
+	case errors.Is(err, errNotReapedYet):
+		return nil, nil, untilReaped
+	case err != nil:
+		return nil, h.unavailable(), final
+	}
+	return st, nil, final
+}
+
+// unavailable is the outcome of a process whose status nobody can know.
+func (h *Handle) unavailable() error {
+	switch h.role {
+	case roleCmd:
+		return &ReapedError{Err: os.NewSyscallError("waitid", syscall.ECHILD)}
+	case roleObserve:
+		return fmt.Errorf("pexec: pid %d was reaped by its owner and the kernel keeps no exit record (Linux 6.15+): %w", h.pid, ErrStatusUnavailable)
+	}
+	return fmt.Errorf("pexec: pid %d is not a child of this process: %w", h.pid, ErrStatusUnavailable)
+}
+
+// observe records an outcome seen by a Handle waiter: it never replaces
+// one that Cmd.Wait's reap is about to record (phaseReaping).
+func (h *Handle) observe(st *Status, err error) { h.move(phaseSettled, phaseExited, st, err) }
+
+// regSlot is where the Handle's exit-poller entry is recorded.
+func (h *Handle) regSlot() *atomic.Pointer[pollReg] {
+	if o := h.sys.own; o != nil {
+		return &o.reg
+	}
+	return &h.sys.breg
+}
+
+// ownerReaped is called when a Cmd child's pidfd is gone because its
+// os.Process reaped it. Cmd.Wait leaves phaseExited before it reaps, so a
+// Handle still in phaseExited lost the child to a direct call of
+// cmd.Process.Wait, whose result pexec never sees.
+func (h *Handle) ownerReaped() {
+	h.move(phaseSettled, phaseExited, nil, fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone)))
+}
+
+// settleBlocking records the outcome of a process that has exited but that
+// waitid does not report yet, because a tracer holds it: it blocks a thread
+// in waitid until the tracer lets go (the pidfd gives no further notice).
+func (h *Handle) settleBlocking() {
+	for h.phase() < phaseReaping {
+		var next pending
+		cerr := h.control(func(fd int) {
+			waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOWAIT, h.pid)
+			var st *Status
+			var err error
+			if st, err, next = h.collect(fd); next == final {
+				h.observe(st, err)
+			} else if next == untilReaped {
+				h.awaitEvent(fd, true, nil, nil)
+			}
+		})
+		if cerr != nil {
+			if cerr == os.ErrProcessDone {
+				h.ownerReaped()
+			}
+			return
+		}
+	}
+}
+
+// beforeReap is called by Cmd.Wait before it reaps the child through the
+// standard library: it waits for the exit on the exit poller (holding no
+// thread; Close does not stop it) and records the status while the child is
+// still a zombie, so that Handle waiters have it at once, not when Cmd.Wait
+// has finished copying output. It returns the status if it found one.
+func (h *Handle) beforeReap() *Status {
 	if h.mode == ModePID {
-		return h.pidCollect(opts)
+		return h.pidBeforeReap()
 	}
 	var st *Status
 	var err error
-	if cerr := h.control(func(fd int) { st, err = waitid(unix.P_PIDFD, fd, opts, h.pid) }); cerr != nil {
-		if h.sys.b != nil && cerr == os.ErrProcessDone {
-			// Only a direct cmd.Process.Wait, with no pexec waiter in flight
-			// to record the status, gets here; that Wait returned it.
-			return nil, fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone))
+	h.control(func(fd int) {
+		var next pending
+		if st, err, next = h.collect(fd); next == untilWaitable {
+			// Not exited yet (or held by a tracer): wait for the exit.
+			h.awaitEvent(fd, false, nil, nil)
+			st, err, next = h.collect(fd)
 		}
-		return nil, cerr
+		if next == untilReaped {
+			// A foreign reaper has claimed the child; the kernel
+			// records the status when it lets go, at once.
+			h.awaitEvent(fd, true, nil, nil)
+			st, err, next = h.collect(fd)
+		}
+		if next == final {
+			h.observe(st, err)
+		}
+	})
+	h.move(phaseReaping, phaseExited, nil, nil)
+	return st
+}
+
+// foreignStatus returns the status of a Cmd child that another waiter
+// reaped, for Cmd.Wait's ReapedError: the one recorded already, or the
+// pidfd's exit record (Linux 6.15+), waiting for the other waiter to let go
+// of the child if it has only claimed it. nil: unknown.
+func (h *Handle) foreignStatus() *Status {
+	if st, _ := h.outcome(); st != nil {
+		return st
 	}
-	if err == nil && st == nil {
-		err = os.NewSyscallError("waitid", syscall.EAGAIN)
+	var st *Status
+	h.control(func(fd int) {
+		var err error
+		st, err = h.exitRecord(fd)
+		if errors.Is(err, errNotReapedYet) {
+			h.awaitEvent(fd, true, nil, nil)
+			st, _ = h.exitRecord(fd)
+		}
+	})
+	return st
+}
+
+// afterReap records the outcome of Cmd.Wait's reap (st nil: unknown) and
+// drops the child from the exit poller: its pidfd is being closed.
+func (h *Handle) afterReap(st *Status, err error) {
+	h.to(phaseSettled, st, err)
+	if r := h.sys.breg.Load(); r != nil {
+		if p := pollerPtr.Load(); p != nil {
+			p.reaped(r)
+		}
 	}
-	return st, err
 }
 
 // exitInfo reads the exit status the kernel keeps in the pidfd
@@ -261,7 +473,9 @@ func (h *Handle) exitInfo() (*Status, error) {
 	return st, err
 }
 
-// exitRecord is exitInfo on the pidfd fd, which the caller holds.
+// exitRecord is exitInfo on the pidfd fd, which the caller holds. It
+// returns errNotReapedYet if the kernel keeps exit records but the process
+// has not been reaped yet.
 func (h *Handle) exitRecord(fd int) (*Status, error) {
 	var info unix.PidfdInfo
 	if err := pidfdGetInfo(fd, unix.PIDFD_INFO_EXIT, &info); err != nil {
@@ -269,7 +483,7 @@ func (h *Handle) exitRecord(fd int) (*Status, error) {
 	}
 	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
 		kept := info.Supported_mask == 0 || info.Supported_mask&unix.PIDFD_INFO_EXIT != 0
-		if kept && !pidfdGone(fd) && (h.sys.pollable || h.sys.b != nil) {
+		if kept && !pidfdGone(fd) {
 			return nil, errNotReapedYet
 		}
 		return nil, ErrStatusUnavailable
@@ -287,23 +501,26 @@ func pidfdGetInfo(fd int, mask uint64, info *unix.PidfdInfo) error {
 	return nil
 }
 
+// sysClose releases what Close releases: an owned pidfd (once nobody uses
+// it), or, for a Cmd child, nothing but the exit poller's reader, which a
+// waiter of this Handle may be blocked in.
 func (h *Handle) sysClose() error {
-	if h.sys.b != nil {
-		h.sys.b.closed() // the pidfd is the os.Process's
-		return nil
+	if o := h.sys.own; o != nil {
+		o.close()
 	}
-	if h.sys.f == nil {
-		return nil
+	if p := pollerPtr.Load(); p != nil && h.regSlot().Load() != nil {
+		p.interrupt()
 	}
-	return h.sys.f.Close()
+	return nil
 }
 
 // Control calls fn with the Handle's pidfd, for poll/epoll integration or
 // syscalls pexec does not wrap, while holding a reference that keeps the
 // descriptor number from being closed and reused until fn returns. fn must
-// not close the descriptor or keep it after returning. A [Cmd] child's pidfd
-// is its os.Process's: once [Cmd.Wait] has reaped the child, Control returns
-// [os.ErrProcessDone]. In ModePID it returns an error wrapping
+// not close the descriptor or keep it after returning, and must not change
+// its file status flags (the description may be shared). A [Cmd] child's
+// pidfd is its os.Process's: once [Cmd.Wait] has reaped the child, Control
+// returns [os.ErrProcessDone]. In ModePID it returns an error wrapping
 // [errors.ErrUnsupported].
 func (h *Handle) Control(fn func(pidfd int)) error {
 	if err := h.check(); err != nil {

@@ -5,61 +5,87 @@ package pexec
 import (
 	"errors"
 	"os"
+	"sync"
 	"syscall"
 )
 
 // On systems other than Linux there are no pidfds: every Handle is in
 // ModePID and works through the standard library's os.Process, which refuses
-// to signal once Wait has reaped the child. Handle.Wait reports the exit once
-// Cmd.Wait has reaped the child.
+// to signal once Wait has reaped the child; gate makes Signal and the reap
+// exclude each other. Handle.Wait reports the exit once Cmd.Wait has reaped
+// the child.
 
 type sysHandle struct {
-	proc *os.Process
+	proc   *os.Process
+	gate   sync.RWMutex
+	reaped bool
 }
 
 // Supported reports whether pexec can use pidfds on this system: never on
 // this one.
 func Supported() bool { return false }
 
-func spawnAttr(sys *syscall.SysProcAttr, _ *int) (*syscall.SysProcAttr, *int) { return sys, nil }
-
-func childHandle(p *os.Process, _ int, _ *int) *Handle {
-	h := newHandle(p.Pid, ModePID, true)
+func childHandle(p *os.Process) *Handle {
+	h := newHandle(p.Pid, ModePID, roleCmd)
 	h.sys.proc = p
 	return h
 }
 
 func (h *Handle) sysExited() bool {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	return h.reaped || errors.Is(h.sys.proc.Signal(syscall.Signal(0)), os.ErrProcessDone)
+	h.sys.gate.RLock()
+	defer h.sys.gate.RUnlock()
+	return h.sys.reaped || errors.Is(h.sys.proc.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
 func (h *Handle) sysSignal(sig syscall.Signal) error {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	if h.reaped {
+	h.sys.gate.RLock()
+	defer h.sys.gate.RUnlock()
+	if h.sys.reaped {
 		return os.ErrProcessDone
 	}
 	return h.sys.proc.Signal(sig)
 }
 
-func (h *Handle) sysWatch() bool {
+// awaitExit waits for Cmd.Wait's reap, the only way to learn of the exit
+// here.
+func (h *Handle) awaitExit(stop, closed <-chan struct{}) error {
+	_, settled, _ := h.waitChans()
 	select {
-	case <-h.reapDone:
-		return true
-	case <-h.closedCh:
-		return false
+	case <-settled:
+		return nil
+	case <-stop:
+	case <-closed:
 	}
+	return errStopped
 }
 
-func (h *Handle) sysAwaitExit() bool { return false }
-
-func (h *Handle) sysCollect() (*Status, error) {
-	return nil, os.NewSyscallError("wait", syscall.ECHILD)
+// sysWait waits for Cmd.Wait's reap, the only way to learn of the exit
+// here.
+func (h *Handle) sysWait(stop <-chan struct{}) error {
+	_, settled, closed := h.waitChans()
+	select {
+	case <-settled:
+		return nil
+	case <-stop:
+	case <-closed:
+	}
+	return errStopped
 }
+
+func (h *Handle) beforeReap() *Status {
+	h.move(phaseReaping, phaseExited, nil, nil)
+	h.sys.gate.Lock()
+	h.sys.reaped = true
+	h.sys.gate.Unlock()
+	return nil
+}
+
+func (h *Handle) afterReap(st *Status, err error) { h.to(phaseSettled, st, err) }
 
 func (h *Handle) exitInfo() (*Status, error) { return nil, ErrStatusUnavailable }
+
+// foreignStatus is nil here: there is no exit record without a pidfd.
+func (h *Handle) foreignStatus() *Status { return nil }
 
 func (h *Handle) sysClose() error { return nil }
 
@@ -71,6 +97,3 @@ func (h *Handle) Control(fn func(pidfd int)) error {
 	}
 	return errNoPidfd
 }
-
-// sysGone is never needed here: exitInfo never asks to wait for a reap.
-func (h *Handle) sysGone() <-chan struct{} { return nil }

@@ -4,7 +4,9 @@ import "strconv"
 
 // headTail is an io.Writer that keeps the first and the last max bytes
 // written to it, for [Cmd.Output]'s ExitError.Stderr. Its Bytes matches
-// os/exec's: head, then "\n... omitting N bytes ...\n", then tail.
+// os/exec's: head, then "\n... omitting N bytes ...\n", then tail. Writes
+// copy in chunks: the tail is a ring buffer filled with at most two copies
+// per Write, whatever its size.
 type headTail struct {
 	max     int
 	head    []byte
@@ -20,15 +22,23 @@ func (w *headTail) Write(p []byte) (int, error) {
 		w.head = append(w.head, p[:k]...)
 		p = p[k:]
 	}
-	for _, b := range p {
-		if len(w.tail) < w.max {
-			w.tail = append(w.tail, b)
-			continue
-		}
-		w.tail[w.start] = b
-		w.start = (w.start + 1) % w.max
-		w.omitted++
+	if room := w.max - len(w.tail); room > 0 {
+		k := min(room, len(p))
+		w.tail = append(w.tail, p[:k]...)
+		p = p[k:]
 	}
+	if len(p) == 0 {
+		return n, nil
+	}
+	// The ring is full: p's bytes replace the oldest ones, and only p's
+	// last max bytes can survive.
+	w.omitted += int64(len(p))
+	if len(p) > w.max {
+		p = p[len(p)-w.max:]
+	}
+	k := copy(w.tail[w.start:], p)
+	copy(w.tail, p[k:])
+	w.start = (w.start + len(p)) % w.max
 	return n, nil
 }
 

@@ -95,8 +95,8 @@ func (h *Handle) ID() (uint64, error) {
 	if err := pidfsSupported(); err != nil {
 		return 0, err
 	}
-	if b := h.sys.b; b != nil && b.id != 0 {
-		return b.id, nil
+	if h.sys.id != 0 {
+		return h.sys.id, nil
 	}
 	var id uint64
 	var err error
@@ -179,7 +179,7 @@ func (h *Handle) Info() (*Info, error) {
 	if err := h.check(); err != nil {
 		return nil, err
 	}
-	if h.exited.Load() {
+	if h.hasExited() {
 		return nil, os.ErrProcessDone
 	}
 	if h.mode == ModePID {
@@ -194,7 +194,7 @@ func (h *Handle) Info() (*Info, error) {
 		return nil, cerr
 	}
 	if gone {
-		h.exited.Store(true)
+		h.markExited()
 		return nil, os.ErrProcessDone
 	}
 	return info, err
@@ -214,7 +214,7 @@ func (h *Handle) kernelInfo() (*Info, error) {
 		return nil, cerr
 	}
 	if gone {
-		h.exited.Store(true)
+		h.markExited()
 		return nil, os.ErrProcessDone
 	}
 	if err != nil {
@@ -236,17 +236,17 @@ func (h *Handle) kernelInfo() (*Info, error) {
 }
 
 // pidInfo is Info in ModePID: the child's PID stays its own while it is
-// unreaped, which h.gate guarantees for the duration of the read.
+// unreaped, which h.sys.pid.gate guarantees for the duration of the read.
 func (h *Handle) pidInfo() (*Info, error) {
-	h.gate.RLock()
-	defer h.gate.RUnlock()
-	if h.reaped {
+	h.sys.pid.gate.RLock()
+	defer h.sys.pid.gate.RUnlock()
+	if h.sys.pid.reaped {
 		return nil, os.ErrProcessDone
 	}
 	info, err := procInfo(h.pid)
 	st, werr := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0)
 	if st != nil || isErrno(werr, unix.ECHILD) {
-		h.exited.Store(true)
+		h.markExited()
 		return nil, os.ErrProcessDone
 	}
 	return info, err

@@ -82,7 +82,7 @@ func open(op string, pid int) (*Handle, error) {
 	if err != nil {
 		return nil, openError(op, pid, err)
 	}
-	return newPidfdHandle(fd, pid, false)
+	return newOwnedHandle(fd, pid, roleOwn), nil
 }
 
 // openError interprets a pidfd_open error.

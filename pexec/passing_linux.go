@@ -18,8 +18,8 @@ import (
 // [golang.org/x/sys/unix.UnixRights]), which rebuilds a Handle with
 // [FromFile] and can then signal and wait for the process, or given to a
 // child through [Cmd.ExtraFiles]. The duplicate shares the open file
-// description, so it stays valid after [Handle.Close], and its file status
-// flags (O_NONBLOCK) are shared with the Handle's descriptor. A [Cmd]
+// description, so it stays valid after [Handle.Close]; pexec never changes
+// that description's file status flags. A [Cmd]
 // child's Handle has no descriptor left once [Cmd.Wait] has reaped the
 // child: File then returns [os.ErrProcessDone]. In [ModePID] File returns an
 // error wrapping [errors.ErrUnsupported].
@@ -45,8 +45,9 @@ func (h *Handle) File() (*os.File, error) {
 // for example one received over a Unix socket or inherited from a parent.
 // It duplicates f's descriptor, so the caller keeps f and may close it. The
 // Handle is not a [Cmd]'s: its Wait reaps the process if it is the caller's
-// child, as for [Open]. FromFile leaves the O_NONBLOCK flag of the open file
-// description as it found it.
+// child, as for [Open]. FromFile never changes the file status flags of the
+// open file description, which it shares with f and perhaps with other
+// processes (an os/exec Process.Wait blocked on a duplicate keeps working).
 //
 // f must be a pidfd that refers to a process (not a PIDFD_THREAD pidfd);
 // otherwise FromFile returns an error wrapping [os.ErrInvalid]. If the
@@ -87,23 +88,7 @@ func FromFile(f *os.File) (*Handle, error) {
 		unix.Close(fd)
 		return nil, err
 	}
-	h, err := newPidfdHandle(fd, pid, false)
-	if err != nil {
-		return nil, err
-	}
-	if flags&unix.O_NONBLOCK != 0 {
-		// newPidfdHandle cleared the flag, which the description shares
-		// with f; pexec's own calls do not depend on it.
-		if cerr := h.control(func(fd int) { serr = unix.SetNonblock(fd, true) }); cerr != nil {
-			h.Close()
-			return nil, cerr
-		}
-		if serr != nil {
-			h.Close()
-			return nil, os.NewSyscallError("fcntl", serr)
-		}
-	}
-	return h, nil
+	return newOwnedHandle(fd, pid, roleOwn), nil
 }
 
 // pidfdPid checks that fd is a pidfd and returns its process's PID in the
@@ -208,7 +193,7 @@ func (h *Handle) GetFD(targetfd int) (*os.File, error) {
 	if err := probeGetfd(); err != nil {
 		return nil, err
 	}
-	if h.exited.Load() {
+	if h.hasExited() {
 		return nil, os.ErrProcessDone
 	}
 	var nfd int
@@ -227,7 +212,7 @@ func (h *Handle) GetFD(targetfd int) (*os.File, error) {
 	}
 	switch {
 	case gone:
-		h.exited.Store(true)
+		h.markExited()
 		return nil, os.ErrProcessDone
 	case err == unix.EPERM:
 		return nil, fmt.Errorf("pexec: GetFD(%d) of process %d: needs ptrace permission over it (PTRACE_MODE_ATTACH_REALCREDS: same user, or CAP_SYS_PTRACE): %w", targetfd, h.pid, os.NewSyscallError("pidfd_getfd", err))

@@ -75,5 +75,5 @@ func PeerHandle(c *net.UnixConn) (*Handle, error) {
 		unix.Close(pfd)
 		return nil, err
 	}
-	return newPidfdHandle(pfd, pid, false)
+	return newOwnedHandle(pfd, pid, roleOwn), nil
 }

@@ -16,6 +16,8 @@
 package pexec
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"syscall"
@@ -48,9 +50,31 @@ var probePidfd = sync.OnceValue(func() error {
 	return nil
 })
 
+// probeSpawn reads, once, the verdict of Go's own probe (os/pidfd_linux.go),
+// which also calls clone(CLONE_PIDFD): the runtime spawns children with a
+// pidfd only where that works. Some environments have pidfd_open but not
+// CLONE_PIDFD: QEMU user mode before 8.0 (how multi-arch container builds
+// and cross-architecture CI run Go binaries), or a seccomp filter that
+// denies clone3 and clone with CLONE_PIDFD. There os.Process holds no pidfd,
+// and pexec must not ask for one either: the spawn would fail. FindProcess
+// of the caller's own PID returns a Process with a pidfd exactly when Go's
+// probe succeeded.
+var probeSpawn = sync.OnceValue(func() error {
+	p, err := os.FindProcess(os.Getpid())
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	if err := p.WithHandle(func(uintptr) {}); err != nil {
+		return fmt.Errorf("pexec: Go's runtime does not spawn children with pidfds here (clone with CLONE_PIDFD fails: QEMU user mode before 8.0, or a seccomp filter; %v): %w", err, errors.ErrUnsupported)
+	}
+	return nil
+})
+
 // Supported reports whether pexec can use pidfds on this system: on Linux
-// 5.4+ unless a seccomp filter blocks them. When it returns false, every
-// Handle is in [ModePID].
+// 5.4+ unless a seccomp filter blocks them or children cannot be spawned
+// with one (CLONE_PIDFD, which QEMU user mode before 8.0 lacks). When it
+// returns false, every Handle is in [ModePID].
 func Supported() bool {
-	return !forcePIDMode && probePidfd() == nil
+	return !forcePIDMode && probePidfd() == nil && probeSpawn() == nil
 }
