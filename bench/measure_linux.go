@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -38,6 +39,10 @@ type throughputResult struct {
 	// of each, run back to back); Ratio is their median.
 	RoundRatios []float64 `json:"round_ratios"`
 	Ratio       float64   `json:"ratio"`
+	// Spread is set when the phase ran more than once (-runs); then
+	// RunsPerSec and Ratio are the medians of the runs, and RoundRatios
+	// those of every run, in order.
+	Spread *spread `json:"spread,omitempty"`
 }
 
 // measureThroughput runs true `runs` times with each library, in `rounds`
@@ -93,6 +98,11 @@ type latencyResult struct {
 	Child   string                   `json:"child"`
 	P50     map[string]time.Duration `json:"p50_ns"`
 	P99     map[string]time.Duration `json:"p99_ns"`
+	// P50Ratio is pexec's p50 over os/exec's.
+	P50Ratio float64 `json:"p50_ratio"`
+	// Spread is set when the phase ran more than once (-runs); then P50,
+	// P99 and P50Ratio are the medians of the runs.
+	Spread *spread `json:"spread,omitempty"`
 }
 
 // measureLatency alternates the libraries sample by sample. The child is
@@ -119,7 +129,91 @@ func measureLatency(ctx context.Context, child []string, samples int) (latencyRe
 		res.P50[lib] = ds[len(ds)*50/100]
 		res.P99[lib] = ds[min(len(ds)-1, len(ds)*99/100)]
 	}
+	res.P50Ratio = float64(res.P50[libPexec]) / float64(res.P50[libOSExec])
 	return res, nil
+}
+
+// spread is how a ratio varied over the runs of -runs N.
+type spread struct {
+	Ratios []float64 `json:"ratios"` // one a run, in order
+	Min    float64   `json:"min"`
+	Median float64   `json:"median"`
+	Max    float64   `json:"max"`
+}
+
+func newSpread(ratios []float64) *spread {
+	return &spread{Ratios: ratios, Min: slices.Min(ratios), Median: median(ratios), Max: slices.Max(ratios)}
+}
+
+func (s *spread) String() string {
+	return fmt.Sprintf("min %.3f, median %.3f, max %.3f", s.Min, s.Median, s.Max)
+}
+
+// count returns how many of the ratios satisfy f.
+func (s *spread) count(f func(float64) bool) int {
+	n := 0
+	for _, r := range s.Ratios {
+		if f(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// combineThroughput folds the runs of -runs into one result with their
+// spread; a single run is returned as it is.
+func combineThroughput(runs []throughputResult) throughputResult {
+	if len(runs) <= 1 {
+		if len(runs) == 0 {
+			return throughputResult{}
+		}
+		return runs[0]
+	}
+	res := runs[0]
+	res.RunsPerSec = map[string]float64{}
+	res.RoundRatios = nil
+	var ratios []float64
+	for _, lib := range []string{libOSExec, libPexec} {
+		var rates []float64
+		for _, r := range runs {
+			rates = append(rates, r.RunsPerSec[lib])
+		}
+		res.RunsPerSec[lib] = median(rates)
+	}
+	for _, r := range runs {
+		ratios = append(ratios, r.Ratio)
+		res.RoundRatios = append(res.RoundRatios, r.RoundRatios...)
+	}
+	res.Spread = newSpread(ratios)
+	res.Ratio = res.Spread.Median
+	return res
+}
+
+// combineLatency is combineThroughput for the latency runs.
+func combineLatency(runs []latencyResult) latencyResult {
+	if len(runs) <= 1 {
+		if len(runs) == 0 {
+			return latencyResult{}
+		}
+		return runs[0]
+	}
+	res := runs[0]
+	res.P50, res.P99 = map[string]time.Duration{}, map[string]time.Duration{}
+	for _, lib := range []string{libOSExec, libPexec} {
+		var p50, p99 []float64
+		for _, r := range runs {
+			p50 = append(p50, float64(r.P50[lib]))
+			p99 = append(p99, float64(r.P99[lib]))
+		}
+		res.P50[lib], res.P99[lib] = time.Duration(median(p50)), time.Duration(median(p99))
+	}
+	var ratios []float64
+	for _, r := range runs {
+		ratios = append(ratios, r.P50Ratio)
+	}
+	res.Spread = newSpread(ratios)
+	res.P50Ratio = res.Spread.Median
+	return res
 }
 
 // exitNotice runs child once with lib and returns the time from reading
@@ -238,7 +332,8 @@ func liveCosts(sleep string, iters, reps int) (map[string]cost, error) {
 // batchCost starts k children of truePath with lib, waits until all have
 // exited (waitid with WNOWAIT, which leaves them unreaped), then times op
 // on each: the cost of a first Wait on an exited child, which can be
-// measured only once per child. after runs untimed, to reap.
+// measured only once per child. after runs untimed, to reap. AllocsPerOp
+// is not rounded, so that batches can be added up.
 func batchCost[C any](k int, start func() (C, int, error), op func(C) error, after func(C)) (cost, error) {
 	cs := make([]C, 0, k)
 	defer func() {
@@ -275,12 +370,13 @@ func batchCost[C any](k int, start func() (C, int, error), op func(C) error, aft
 	}
 	d := time.Since(t0)
 	runtime.ReadMemStats(&m1)
-	return cost{NsPerOp: float64(d.Nanoseconds()) / float64(k), AllocsPerOp: float64((m1.Mallocs - m0.Mallocs) / uint64(k)), Ops: k}, failed
+	return cost{NsPerOp: float64(d.Nanoseconds()) / float64(k), AllocsPerOp: float64(m1.Mallocs-m0.Mallocs) / float64(k), Ops: k}, failed
 }
 
 // waitCosts are the costs of waiting for children that have already
 // exited.
 type waitCosts struct {
+	Batches    int             `json:"batches"`     // per library and operation, alternating
 	CmdWait    map[string]cost `json:"cmd_wait"`    // exec.Cmd.Wait / pexec Cmd.Wait (both reap)
 	FirstWait  map[string]cost `json:"first_wait"`  // os.Process.Wait (reaps) / pexec Handle.Wait (observes)
 	CachedWait cost            `json:"cached_wait"` // pexec Handle.Wait once the status is known
@@ -306,18 +402,44 @@ func measureWaitCosts(truePath string, k, iters, reps int) (waitCosts, error) {
 	// error, every child started); a second Wait just returns an error.
 	reapOS := func(c *exec.Cmd) { c.Wait() }
 	reapP := func(c *pexec.Cmd) { c.Wait() }
-	var err error
+	// reps batches of each, alternating ABBA; the median of the batches'
+	// ns/op, and the allocations of all of them over all their calls.
 	var errs []error
-	res.CmdWait[libOSExec], err = batchCost(k, startOS, (*exec.Cmd).Wait, reapOS)
-	errs = append(errs, err)
-	res.CmdWait[libPexec], err = batchCost(k, startP, (*pexec.Cmd).Wait, reapP)
-	errs = append(errs, err)
-	res.FirstWait[libOSExec], err = batchCost(k, startOS,
-		func(c *exec.Cmd) error { _, err := c.Process.Wait(); return err }, reapOS)
-	errs = append(errs, err)
-	res.FirstWait[libPexec], err = batchCost(k, startP,
-		func(c *pexec.Cmd) error { _, err := c.Handle().Wait(); return err }, reapP)
-	errs = append(errs, err)
+	pair := func(osOp func(*exec.Cmd) error, pOp func(*pexec.Cmd) error) map[string]cost {
+		ns := map[string][]float64{}
+		mallocs := map[string]float64{}
+		for r := range reps {
+			order := []string{libOSExec, libPexec}
+			if r%4 == 1 || r%4 == 2 {
+				order = []string{libPexec, libOSExec}
+			}
+			for _, lib := range order {
+				var c cost
+				var err error
+				if lib == libOSExec {
+					c, err = batchCost(k, startOS, osOp, reapOS)
+				} else {
+					c, err = batchCost(k, startP, pOp, reapP)
+				}
+				if err != nil {
+					errs = append(errs, err)
+					return nil // the benchmark stops: no figures needed
+				}
+				ns[lib] = append(ns[lib], c.NsPerOp)
+				mallocs[lib] += c.AllocsPerOp * float64(k)
+			}
+		}
+		out := map[string]cost{}
+		for lib := range ns {
+			out[lib] = cost{NsPerOp: median(ns[lib]), AllocsPerOp: math.Floor(mallocs[lib]/float64(k*reps) + 1e-9), Ops: k * reps}
+		}
+		return out
+	}
+	res.Batches = reps
+	res.CmdWait = pair((*exec.Cmd).Wait, (*pexec.Cmd).Wait)
+	res.FirstWait = pair(
+		func(c *exec.Cmd) error { _, err := c.Process.Wait(); return err },
+		func(c *pexec.Cmd) error { _, err := c.Handle().Wait(); return err })
 
 	c, _, err := startP()
 	if err != nil {

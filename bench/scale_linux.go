@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +10,6 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,28 +21,13 @@ import (
 )
 
 // The scale runs: N sleeping children, each waited for by its own goroutine
-// in Cmd.Wait, the way a supervisor would. Each run happens in a fresh
-// re-execution of this program (the "scale" role), because a Go process
-// never gives back a thread it has created and VmHWM only grows: measured in
-// one process, one run would pollute the next. The subprocess leads a
-// process group of its own that its children join, so that whatever way it
-// ends (including Go's "program exceeds 10000-thread limit" crash), the
-// parent kills the whole group and, being a child subreaper, reaps every
-// orphan.
+// in Cmd.Wait, the way a supervisor would, each run in a fresh "scale" role
+// process (role_linux.go says why and how).
 
-// Environment of the scale role.
+// Environment of the scale role, beside libEnv and sleepEnv.
 const (
-	roleEnv       = "PEXEC_BENCH_ROLE"
-	scaleLibEnv   = "PEXEC_BENCH_LIB"
 	scaleNEnv     = "PEXEC_BENCH_N"
 	scaleMaxThEnv = "PEXEC_BENCH_MAXTHREADS"
-	scaleSleepEnv = "PEXEC_BENCH_SLEEP"
-)
-
-// Library names, as printed.
-const (
-	libOSExec = "os/exec"
-	libPexec  = "pexec"
 )
 
 // scaleReport is what a scale subprocess writes as its last line.
@@ -63,29 +44,18 @@ type scaleReport struct {
 	Err         string `json:"err,omitempty"`
 }
 
-// runRole runs the re-executed roles of this program.
-func runRole(role string) int {
-	switch role {
-	case "scale":
-		return scaleChild()
-	}
-	fmt.Fprintf(os.Stderr, "bench: unknown role %q\n", role)
-	return 2
-}
-
 // scaleChild is the scale subprocess. It prints "progress STARTED" lines as
 // it starts children and a final "result {json}" line.
 func scaleChild() int {
-	rep := scaleReport{Lib: os.Getenv(scaleLibEnv), GOMAXPROCS: runtime.GOMAXPROCS(0)}
+	rep := scaleReport{Lib: os.Getenv(libEnv), GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	rep.N, _ = strconv.Atoi(os.Getenv(scaleNEnv))
 	if m, _ := strconv.Atoi(os.Getenv(scaleMaxThEnv)); m > 0 {
 		debug.SetMaxThreads(m)
 	}
-	if err := scaleMeasure(&rep, os.Getenv(scaleSleepEnv)); err != nil {
+	if err := scaleMeasure(&rep, os.Getenv(sleepEnv)); err != nil {
 		rep.Err = err.Error()
 	}
-	b, _ := json.Marshal(rep)
-	fmt.Printf("result %s\n", b)
+	printResult(rep)
 	if rep.Err != "" {
 		return 1
 	}
@@ -218,109 +188,36 @@ type scaleOutcome struct {
 // runScale runs one scale subprocess and cleans up after it.
 func runScale(ctx context.Context, lib string, n, maxThreads int, sleep string) (out scaleOutcome) {
 	out = scaleOutcome{Lib: lib, N: n, MaxThreads: maxThreads}
-	exe, err := os.Executable()
+	r, err := runRoleProcess(ctx, "scale", 15*time.Minute,
+		libEnv+"="+lib, scaleNEnv+"="+strconv.Itoa(n),
+		scaleMaxThEnv+"="+strconv.Itoa(maxThreads), sleepEnv+"="+sleep)
 	if err != nil {
 		out.Ended = "not run: " + err.Error()
 		return out
 	}
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(),
-		roleEnv+"=scale", scaleLibEnv+"="+lib, scaleNEnv+"="+strconv.Itoa(n),
-		scaleMaxThEnv+"="+strconv.Itoa(maxThreads), scaleSleepEnv+"="+sleep)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	stdout := &headBuffer{max: 1 << 20}
-	stderr := &headBuffer{max: 16 << 10}
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	runErr := cmd.Run()
-	if cmd.Process != nil {
-		killGroup(cmd.Process.Pid)
-	}
-
-	sc := bufio.NewScanner(bytes.NewReader(stdout.buf))
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "progress "); ok {
-			out.Started, _ = strconv.Atoi(v)
-		} else if v, ok := strings.CutPrefix(line, "result "); ok {
-			var rep scaleReport
-			if json.Unmarshal([]byte(v), &rep) == nil {
-				out.Report = &rep
-				out.Started = rep.Started
-			}
+	r.eachLine(func(key, rest string) {
+		if key == "progress" {
+			out.Started, _ = strconv.Atoi(rest)
 		}
+	})
+	var rep scaleReport
+	if r.result(&rep) {
+		out.Report = &rep
+		out.Started = rep.Started
 	}
 	switch {
-	case runErr == nil && out.Report != nil && out.Report.Err == "" && out.Report.Started == n && out.Report.Killed == n:
+	case r.Err == nil && out.Report != nil && out.Report.Err == "" && out.Report.Started == n && out.Report.Killed == n:
 		out.Completed, out.Ended = true, "completed"
 		return out
-	case ctx.Err() != nil:
-		out.Ended = "timed out: " + ctx.Err().Error()
+	case r.TimedOut != nil:
+		out.Ended = "timed out: " + r.TimedOut.Error()
 	case out.Report != nil && out.Report.Err != "":
 		out.Ended = fmt.Sprintf("failed: %s (%d descriptors open, RLIMIT_NOFILE %d)", out.Report.Err, out.Report.Fds, out.Report.NofileLimit)
 	case out.Report != nil:
 		out.Ended = fmt.Sprintf("failed: only %d of %d waiters saw the kill", out.Report.Killed, out.Report.Started)
 	default:
-		out.Ended = "crashed: " + crashLine(stderr.buf, runErr)
+		out.Ended = "crashed: " + crashLine(r.Stderr, r.Err)
 	}
-	out.Stderr = firstLines(stderr.buf, 6)
+	out.Stderr = firstLines(r.Stderr, 6)
 	return out
-}
-
-// crashLine picks the runtime's own words from a crashed Go program's
-// stderr ("runtime: program exceeds 10000-thread limit"), with the exit
-// status.
-func crashLine(stderr []byte, runErr error) string {
-	var msg []string
-	for _, line := range strings.Split(string(stderr), "\n") {
-		if strings.HasPrefix(line, "runtime: ") || strings.HasPrefix(line, "fatal error: ") {
-			msg = append(msg, strings.TrimSpace(line))
-		}
-		if len(msg) == 2 {
-			break
-		}
-	}
-	if len(msg) == 0 {
-		msg = append(msg, "no runtime message")
-	}
-	return fmt.Sprintf("%s (%v)", strings.Join(msg, "; "), runErr)
-}
-
-func firstLines(b []byte, n int) string {
-	lines := strings.SplitN(string(b), "\n", n+1)
-	return strings.Join(lines[:min(n, len(lines))], "\n")
-}
-
-// killGroup kills every process left in process group pgid and reaps them:
-// orphans of a crashed scale subprocess are reparented to this process,
-// which is a child subreaper.
-func killGroup(pgid int) {
-	unix.Kill(-pgid, unix.SIGKILL)
-	for {
-		var info unix.Siginfo
-		err := unix.Waitid(unix.P_PGID, pgid, &info, unix.WEXITED, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil { // ECHILD: none left
-			return
-		}
-	}
-}
-
-// headBuffer keeps the first max bytes written to it and discards the rest.
-type headBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (h *headBuffer) Write(p []byte) (int, error) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if room := h.max - len(h.buf); room > 0 {
-		h.buf = append(h.buf, p[:min(room, len(p))]...)
-	}
-	return len(p), nil
 }
