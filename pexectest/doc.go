@@ -1,0 +1,153 @@
+// Package pexectest is a toolkit for testing code that runs processes,
+// built on [github.com/pexec-dev/pexec/pexec]:
+//
+//   - helper processes: the test binary re-executes itself as a named
+//     helper, the pattern of the standard library's own os/exec tests
+//     ([Register], [Command], [Main]);
+//   - leak checks that fail a test, or the run, that leaves a child process
+//     running or unreaped, name each one, and clean up ([VerifyNone],
+//     [Main]);
+//   - processes bound to a test, stopped and reaped by its clean-up
+//     ([Start]);
+//   - outcomes as comparable values, for tables of tests ([Outcome], [Run]);
+//   - fault injection: pidfds denied by seccomp ([Jailed]), forced PID
+//     reuse in a PID namespace of one's own ([InPIDNamespace],
+//     [StartWithPID]), foreign reapers ([WithForeignReaper]).
+//
+// # Helper processes
+//
+// A helper is a function registered under a name. [Command] returns a
+// [pexec.Cmd] that re-executes the test binary with the helper's name in
+// its environment; [Main], called by TestMain, sees the name and runs the
+// helper instead of the tests. Helpers need no tool installed on the test
+// machine, run with the test binary's race detector and coverage, and can
+// do anything a Go program can: ignore SIGTERM, print their PID, start
+// grandchildren, exit with a given code. A name that is not registered
+// makes the Cmd's Start fail with an error naming it and the registered
+// ones ([ErrUnknownHelper]); Command never panics.
+//
+// # Leak checks
+//
+// Two entry points for two places, as in go.uber.org/goleak: [VerifyNone]
+// at the end of a test, and [Main] after all tests. A leak is a child of
+// the test process still running, stopped, or exited but not reaped (a
+// zombie: it holds its PID until its parent waits for it). Children get
+// [MaxWait] to go away by themselves first; [IgnorePID], [IgnoreCommand] and
+// [IgnoreCurrent] exempt known long-lived processes; [ReportOnly] reports
+// without failing. A report names each leak (PID, state, command line,
+// helper, the test that started it when [Start] did, its descendants); the
+// check then kills and reaps them, race-free where pidfds work.
+//
+// # Processes bound to a test
+//
+// [Start] starts a command and binds it to a testing.TB: the test's
+// clean-up stops it (SIGTERM, then SIGKILL after [Grace]) and reaps it,
+// and a process that failed on its own before then, unseen by the test,
+// fails the test. It works with parallel tests and subtests.
+//
+// # Outcomes for tables
+//
+// [Outcome] describes how a run ended (exit code or signal, core dump,
+// captured output, a timeout, an error) in a comparable struct whose zero
+// value is a silent success, so that tables hold the outcome they want and
+// compare it with == or cmp.Diff. [Run] produces it under a context
+// deadline.
+//
+// # Fault injection
+//
+// Code that manages processes has paths that ordinary test machines never
+// take. [Jailed] runs a helper in a seccomp jail where the pidfd system
+// calls fail as on an old kernel ([JailNoPidfd]), or only those that give
+// a pidfd at spawn, as under QEMU's user-mode emulation
+// ([JailNoPidfdSpawn]), so that a PID-mode fallback runs for real in CI.
+// [InPIDNamespace] runs a helper as PID 1 of a PID namespace of its own,
+// where [StartWithPID] gives a chosen PID to a new process: start a child,
+// let it exit and be reaped, give its PID to a stranger, and prove that the
+// code under test never signals the stranger. [WithForeignReaper] runs a
+// helper beside a wait4(-1) loop, or with SIGCHLD ignored, where children
+// are reaped behind the code's back. Each skips the test, saying why, where
+// the system does not allow it.
+//
+// # A table-driven test
+//
+// A complete test file for a package whose code runs processes; the
+// helpers stand in for the programs it runs:
+//
+//	package mypkg_test
+//
+//	import (
+//		"context"
+//		"fmt"
+//		"os"
+//		"testing"
+//		"time"
+//
+//		"github.com/google/go-cmp/cmp"
+//		"github.com/pexec-dev/pexec/pexec"
+//		"github.com/pexec-dev/pexec/pexectest"
+//	)
+//
+//	func init() {
+//		pexectest.Register("greet", func(args []string) int {
+//			fmt.Printf("hello, %s\n", args[0])
+//			return 0
+//		})
+//		pexectest.Register("fail", func(args []string) int {
+//			fmt.Fprintln(os.Stderr, "boom")
+//			return 3
+//		})
+//		pexectest.Register("hang", func([]string) int {
+//			time.Sleep(time.Hour)
+//			return 0
+//		})
+//	}
+//
+//	// TestMain runs helpers in re-executions of the test binary, and fails
+//	// the run if a test leaves a child process behind.
+//	func TestMain(m *testing.M) { pexectest.Main(m) }
+//
+//	func TestRun(t *testing.T) {
+//		tests := []struct {
+//			name string
+//			cmd  *pexec.Cmd
+//			want pexectest.Outcome
+//		}{
+//			{"greets", pexectest.Command("greet", "gopher"), pexectest.Outcome{Stdout: "hello, gopher\n"}},
+//			{"fails", pexectest.Command("fail"), pexectest.Outcome{Exit: 3, Stderr: "boom\n"}},
+//			{"hangs", pexectest.Command("hang"), pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}},
+//		}
+//		for _, tc := range tests {
+//			t.Run(tc.name, func(t *testing.T) {
+//				defer pexectest.VerifyNone(t)
+//				ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+//				defer cancel()
+//				if diff := cmp.Diff(tc.want, pexectest.Run(ctx, tc.cmd)); diff != "" {
+//					t.Errorf("(-want +got):\n%s", diff)
+//				}
+//			})
+//		}
+//	}
+//
+// A row with a wrong want (here Exit: 4 for "fails") fails with the
+// difference, field by field:
+//
+//	--- FAIL: TestRun (1.01s)
+//	    --- FAIL: TestRun/fails (0.01s)
+//	        x_test.go:50: (-want +got):
+//	              pexectest.Outcome{
+//	            - 	Exit:     4,
+//	            + 	Exit:     3,
+//	              	Signal:   "",
+//	              	CoreDump: false,
+//	              	... // 4 identical fields
+//	              }
+//
+// # Systems
+//
+// Helpers, [Start], [Run] and [Outcome] work wherever pexec does. The leak
+// checks need Linux's /proc (elsewhere [VerifyNone] logs that it checked
+// nothing and [Find] returns an error wrapping [errors.ErrUnsupported]); the
+// fault injections need Linux (elsewhere they skip the test, and
+// [EnterJail], [SetNextPID] and [StartWithPID] return errors wrapping
+// errors.ErrUnsupported).
+package pexectest

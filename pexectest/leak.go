@@ -1,0 +1,219 @@
+package pexectest
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Leak describes a process that a leak check found left behind. A leak is
+// a child process of the test process (one whose parent is the test
+// process) that is still running, stopped, or has exited but was not reaped:
+// a zombie, which keeps its PID and a slot in the process table until its
+// parent waits for it, is a leak too, reported with how it ended, and
+// reaped by the clean-up. A child that goes away by itself within
+// [MaxWait] is not a leak, nor one ignored by an option, nor one that
+// [Start] has bound to a test whose clean-up has not run yet. Grandchildren
+// that were orphaned (their parent, the test's child, exited) belong to
+// another reaper and are not seen; those below a leaked child are reported
+// with it, as its Descendants, and killed with it.
+type Leak struct {
+	// PID is the process ID.
+	PID int
+	// Command is the process's command line, from /proc/<pid>/cmdline.
+	// Once a process has exited its command line is gone: Command then is
+	// the one recorded by [Start], if it started the process, or the
+	// kernel's name of the program in brackets ("[sleep]").
+	Command string
+	// Helper is the name of the helper the process runs, if [Command]
+	// started it (read from its environment while it runs).
+	Helper string
+	// State is "running", "stopped", or, for a zombie, "exited (exit
+	// status 3), not reaped" or "exited (signal SIGKILL), not reaped".
+	State string
+	// Test names the test that started the process through [Start], when
+	// known.
+	Test string
+	// Descendants are the processes the leaked process started that were
+	// still its children (and theirs, recursively).
+	Descendants []Leak
+}
+
+// String describes the leak in one line, without its descendants:
+//
+//	pid 4242, running: helper "sleep": /tmp/x.test -test.run=^$ -- 1h; started by TestServe
+func (l Leak) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "pid %d, %s: ", l.PID, l.State)
+	if l.Helper != "" {
+		fmt.Fprintf(&b, "helper %q: ", l.Helper)
+	}
+	b.WriteString(l.Command)
+	if l.Test != "" {
+		b.WriteString("; started by " + l.Test)
+	}
+	return b.String()
+}
+
+// leaked is a Leak with what the clean-up needs.
+type leaked struct {
+	Leak
+	key    procKey
+	zombie bool
+}
+
+// leakReport words what a check found, when, for a test failure or stderr.
+func leakReport(leaks []leaked, when string) string {
+	var b strings.Builder
+	n := "1 child process"
+	if len(leaks) > 1 {
+		n = fmt.Sprintf("%d child processes", len(leaks))
+	}
+	fmt.Fprintf(&b, "pexectest: %s leaked (found %s); killed and reaped now:\n", n, when)
+	var tree func(ls []Leak, indent string)
+	tree = func(ls []Leak, indent string) {
+		for _, l := range ls {
+			fmt.Fprintf(&b, "%s%s\n", indent, l)
+			tree(l.Descendants, indent+"    ")
+		}
+	}
+	for _, l := range leaks {
+		tree([]Leak{l.Leak}, "    ")
+	}
+	return b.String()
+}
+
+// VerifyNone fails t, with [testing.TB.Error], if the test process has a
+// child process left running or unreaped (see [Leak]). Call it at the end
+// of a test, typically with defer:
+//
+//	defer pexectest.VerifyNone(t)
+//
+// Children that are exiting get [MaxWait] to go away first. The failure
+// names each leaked process (PID, state, command line, helper, the test that
+// started it when known, and its descendants); VerifyNone then kills and
+// reaps them, so one leak does not fail the tests that follow. The kill is
+// race-free where pidfds work: each process is opened with pidfd_open while
+// it is verified to be an unreaped child (whose PID cannot be reused), and
+// signalled through the pidfd; the leaked process is stopped first, so that
+// its own children can be found and killed with it. Without pidfds
+// (seccomp, old kernels) it falls back to kill(2) and wait4(2) on the
+// unreaped child.
+//
+// VerifyNone sees every child of the process, not only those of the
+// calling test: with parallel tests, whose children are running, either
+// check in [Main] only, or start children with [Start], whose children are
+// not leaks until their test's clean-up has run. A leaked child's Cmd.Wait
+// returns an error afterwards (its child was reaped by the check).
+//
+// VerifyNone needs Linux's /proc; elsewhere it logs that it checked nothing.
+func VerifyNone(t testing.TB, opts ...Option) {
+	t.Helper()
+	o := buildOptions(opts)
+	leaks, err := findLeaks(o)
+	switch {
+	case errors.Is(err, errors.ErrUnsupported):
+		t.Log(err)
+		return
+	case err != nil:
+		t.Errorf("pexectest: VerifyNone: %v", err)
+		return
+	case len(leaks) == 0:
+		return
+	}
+	msg := leakReport(leaks, "at the end of "+t.Name())
+	if err := cleanUp(leaks); err != nil {
+		msg += "pexectest: cleaning up: " + err.Error() + "\n"
+	}
+	if o.reportOnly {
+		t.Log(msg)
+		return
+	}
+	t.Error(msg)
+}
+
+// Find returns the child processes of the test process that are leaked, as
+// [VerifyNone] sees them after giving them [MaxWait] to go away, but leaves
+// them alone. The error wraps [errors.ErrUnsupported] on systems without
+// Linux's /proc.
+func Find(opts ...Option) ([]Leak, error) {
+	leaks, err := findLeaks(buildOptions(opts))
+	out := make([]Leak, len(leaks))
+	for i, l := range leaks {
+		out[i] = l.Leak
+	}
+	return out, err
+}
+
+// testHookScan, set by tests, is called after each scan that found leaks,
+// with the scan's number (1 for the first).
+var testHookScan func(scan int)
+
+// findLeaks scans for leaks until none is left or o.maxWait has passed.
+func findLeaks(o *options) ([]leaked, error) {
+	deadline := time.Now().Add(o.maxWait)
+	delay := time.Millisecond
+	for scan := 1; ; scan++ {
+		leaks, err := scanChildren(o)
+		if err != nil || len(leaks) == 0 {
+			return nil, err
+		}
+		if testHookScan != nil {
+			testHookScan(scan)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			describeDescendants(leaks)
+			return leaks, nil
+		}
+		time.Sleep(min(delay, left))
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// cleanUp kills and reaps leaked processes and their descendants.
+func cleanUp(leaks []leaked) error {
+	var errs []error
+	for _, l := range leaks {
+		if err := killLeak(l); err != nil {
+			errs = append(errs, fmt.Errorf("pid %d: %w", l.PID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// bound records the children started by Start whose clean-up has not run:
+// the leak checks skip them (they are not leaked yet), and name the test
+// that started them.
+var bound = struct {
+	sync.Mutex
+	m map[procKey]boundChild
+}{m: map[procKey]boundChild{}}
+
+type boundChild struct {
+	test    string
+	command string
+	pending bool // the test's clean-up has not run yet
+}
+
+func bind(k procKey, test, command string) {
+	bound.Lock()
+	defer bound.Unlock()
+	bound.m[k] = boundChild{test: test, command: command, pending: true}
+}
+
+func unbind(k procKey) {
+	bound.Lock()
+	defer bound.Unlock()
+	delete(bound.m, k)
+}
+
+func boundTo(k procKey) (boundChild, bool) {
+	bound.Lock()
+	defer bound.Unlock()
+	b, ok := bound.m[k]
+	return b, ok
+}

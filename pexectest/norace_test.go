@@ -1,0 +1,5 @@
+//go:build !race
+
+package pexectest_test
+
+const raceEnabled = false
