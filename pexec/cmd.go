@@ -111,6 +111,37 @@ func wrap(in *exec.Cmd) *Cmd {
 	return &Cmd{Path: in.Path, Args: in.Args, Err: in.Err, inner: in}
 }
 
+// Wrap returns a [Cmd] that drives c, an *exec.Cmd that another constructor
+// built: reexec.Command, execabs.Command, testenv.CleanCmdEnv, a library's
+// own helper, or exec.CommandContext, whose context (and Cancel) Wrap keeps.
+// The Cmd starts out with c's fields; set more on it before Start as usual.
+// c itself must not be used afterwards: the Cmd owns it, copies its fields
+// into it at Start, and reads its results back.
+//
+// If c has already been started, the Cmd's Wait reaps it as c.Wait would,
+// and its Handle is c's child's (Start then fails, as a second Start of c
+// would). A nil c gives a Cmd whose Start fails.
+func Wrap(c *exec.Cmd) *Cmd {
+	if c == nil {
+		return &Cmd{Err: errors.New("pexec: Wrap: nil *exec.Cmd")}
+	}
+	w := &Cmd{
+		Path: c.Path, Args: c.Args, Env: c.Env, Dir: c.Dir,
+		Stdin: c.Stdin, Stdout: c.Stdout, Stderr: c.Stderr,
+		ExtraFiles: c.ExtraFiles, SysProcAttr: c.SysProcAttr,
+		Process: c.Process, ProcessState: c.ProcessState,
+		Err: c.Err, Cancel: c.Cancel, WaitDelay: c.WaitDelay,
+		inner: c,
+	}
+	if c.Process != nil {
+		w.startCalled = 1
+		if c.ProcessState == nil {
+			w.handle = childHandle(c.Process)
+		}
+	}
+	return w
+}
+
 // engine returns the exec.Cmd that does the work, loaded with c's fields.
 // It is called only before the command starts.
 func (c *Cmd) engine() *exec.Cmd {

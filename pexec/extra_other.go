@@ -30,6 +30,14 @@ func FromFile(f *os.File) (*Handle, error) { return nil, errNotLinux("FromFile")
 // system it returns an error wrapping [errors.ErrUnsupported].
 func PeerHandle(c *net.UnixConn) (*Handle, error) { return nil, errNotLinux("PeerHandle") }
 
+// FromProcess returns a Handle for an os.Process on Linux; on this system
+// it returns an error wrapping [errors.ErrUnsupported].
+func FromProcess(p *os.Process) (*Handle, error) { return nil, errNotLinux("FromProcess") }
+
+// OpenID opens a process by PID and unique ID on Linux; on this system it
+// returns an error wrapping [errors.ErrUnsupported].
+func OpenID(pid int, id uint64) (*Handle, error) { return nil, errNotLinux("OpenID") }
+
 // ID returns the kernel's unique process identifier on Linux 6.9+; on this
 // system it returns an error wrapping [errors.ErrUnsupported].
 func (h *Handle) ID() (uint64, error) {

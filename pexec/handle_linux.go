@@ -278,12 +278,12 @@ func (h *Handle) sysWait(stop <-chan struct{}) error {
 		}
 		var st *Status
 		var serr error
-		st, serr, next = h.collect(fd)
+		st, next, serr = h.collect(fd)
 		if next == untilReaped {
 			if err = h.awaitEvent(fd, true, stop, closed); err != nil {
 				return
 			}
-			st, serr, next = h.collect(fd)
+			st, next, serr = h.collect(fd)
 		}
 		if next == final {
 			h.observe(st, serr)
@@ -314,7 +314,7 @@ func (h *Handle) sysWait(stop <-chan struct{}) error {
 // roleOwn Handle and only observes it (WNOWAIT) otherwise, or from the
 // kernel's exit record when the process is not the caller's child or was
 // reaped by someone else.
-func (h *Handle) collect(fd int) (*Status, error, pending) {
+func (h *Handle) collect(fd int) (*Status, pending, error) {
 	opts := unix.WEXITED | unix.WNOHANG
 	if h.role != roleOwn {
 		opts |= unix.WNOWAIT
@@ -322,22 +322,22 @@ func (h *Handle) collect(fd int) (*Status, error, pending) {
 	st, err := waitid(unix.P_PIDFD, fd, opts, h.pid)
 	switch {
 	case st != nil:
-		return st, nil, final
+		return st, final, nil
 	case err == nil:
 		// Exited (the pidfd said so) yet not waitable: a tracer
 		// (ptrace) is notified first and has not released it.
-		return nil, nil, untilWaitable
+		return nil, untilWaitable, nil
 	case !isErrno(err, syscall.ECHILD):
-		return nil, err, final
+		return nil, final, err
 	}
 	st, err = h.exitRecord(fd)
 	switch {
 	case errors.Is(err, errNotReapedYet):
-		return nil, nil, untilReaped
+		return nil, untilReaped, nil
 	case err != nil:
-		return nil, h.unavailable(), final
+		return nil, final, h.unavailable()
 	}
-	return st, nil, final
+	return st, final, nil
 }
 
 // unavailable is the outcome of a process whose status nobody can know.
@@ -381,7 +381,7 @@ func (h *Handle) settleBlocking() {
 			waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOWAIT, h.pid)
 			var st *Status
 			var err error
-			if st, err, next = h.collect(fd); next == final {
+			if st, next, err = h.collect(fd); next == final {
 				h.observe(st, err)
 			} else if next == untilReaped {
 				h.awaitEvent(fd, true, nil, nil)
@@ -409,16 +409,16 @@ func (h *Handle) beforeReap() *Status {
 	var err error
 	h.control(func(fd int) {
 		var next pending
-		if st, err, next = h.collect(fd); next == untilWaitable {
+		if st, next, err = h.collect(fd); next == untilWaitable {
 			// Not exited yet (or held by a tracer): wait for the exit.
 			h.awaitEvent(fd, false, nil, nil)
-			st, err, next = h.collect(fd)
+			st, next, err = h.collect(fd)
 		}
 		if next == untilReaped {
 			// A foreign reaper has claimed the child; the kernel
 			// records the status when it lets go, at once.
 			h.awaitEvent(fd, true, nil, nil)
-			st, err, next = h.collect(fd)
+			st, next, err = h.collect(fd)
 		}
 		if next == final {
 			h.observe(st, err)
@@ -459,21 +459,8 @@ func (h *Handle) afterReap(st *Status, err error) {
 	}
 }
 
-// exitInfo reads the exit status the kernel keeps in the pidfd
-// (PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux 6.15+).
-func (h *Handle) exitInfo() (*Status, error) {
-	if h.mode == ModePID {
-		return nil, ErrStatusUnavailable
-	}
-	var st *Status
-	var err error
-	if cerr := h.control(func(fd int) { st, err = h.exitRecord(fd) }); cerr != nil {
-		return nil, cerr
-	}
-	return st, err
-}
-
-// exitRecord is exitInfo on the pidfd fd, which the caller holds. It
+// exitRecord reads the exit status the kernel keeps in the pidfd fd, which
+// the caller holds (PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux 6.15+). It
 // returns errNotReapedYet if the kernel keeps exit records but the process
 // has not been reaped yet.
 func (h *Handle) exitRecord(fd int) (*Status, error) {

@@ -82,8 +82,6 @@ func (h *Handle) beforeReap() *Status {
 
 func (h *Handle) afterReap(st *Status, err error) { h.to(phaseSettled, st, err) }
 
-func (h *Handle) exitInfo() (*Status, error) { return nil, ErrStatusUnavailable }
-
 // foreignStatus is nil here: there is no exit record without a pidfd.
 func (h *Handle) foreignStatus() *Status { return nil }
 

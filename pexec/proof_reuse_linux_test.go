@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"syscall"
 	"testing"
@@ -43,8 +44,9 @@ type reuseReport struct {
 	Elapsed   time.Duration
 }
 
-// proofReuseHelper runs args[1] trials with pidfd handles, or PID-mode
-// handles when args[0] is "pid".
+// proofReuseHelper runs args[1] trials with pidfd handles, PID-mode
+// handles when args[0] is "pid", or adopted children and stored identities
+// when it is "adopt" (adoptReuseTrial).
 func proofReuseHelper(args []string) int {
 	var rep reuseReport
 	if len(args) != 2 {
@@ -56,13 +58,17 @@ func proofReuseHelper(args []string) int {
 		rep.Setup = err.Error()
 		return testhelper.Report(rep)
 	}
-	if args[0] == "pid" {
+	trial := reuseTrial
+	switch args[0] {
+	case "pid":
 		pexec.SetForcePIDMode(true)
+	case "adopt":
+		trial = adoptReuseTrial
 	}
 	start := time.Now()
 	for i := 0; rep.Reused+rep.Failed < trials && i < trials+100; i++ {
 		rep.Trials++
-		msg := reuseTrial(&rep)
+		msg := trial(&rep)
 		if msg == errPIDTakenByThread {
 			rep.Abandoned++
 			continue
@@ -76,6 +82,35 @@ func proofReuseHelper(args []string) int {
 	}
 	rep.Elapsed = time.Since(start)
 	return testhelper.Report(rep)
+}
+
+// newcomer starts /bin/sleep with the PID pid, which is free, and returns
+// it, or nil and what went wrong (errPIDTakenByThread if a thread of this
+// process took the PID for good).
+func newcomer(rep *reuseReport, pid int) (*pexec.Cmd, string) {
+	for attempt := 0; ; attempt++ {
+		if attempt == 50 {
+			return nil, fmt.Sprintf("PID %d not reused in %d forks", pid, attempt)
+		}
+		if err := pidns.SetNextPID(pid); err != nil {
+			return nil, "ns_last_pid: " + err.Error()
+		}
+		c := pexec.Command("/bin/sleep", "1000")
+		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		if err := c.Start(); err != nil {
+			return nil, "start newcomer: " + err.Error()
+		}
+		if c.Process.Pid == pid {
+			return c, ""
+		}
+		c.Process.Kill()
+		c.Wait()
+		if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(pid)); err == nil {
+			// A new thread of the Go runtime took the PID, for good.
+			return nil, errPIDTakenByThread
+		}
+		rep.Retries++
+	}
 }
 
 // errPIDTakenByThread is what reuseTrial returns when a thread of the Go
@@ -101,30 +136,9 @@ func reuseTrial(rep *reuseReport) string {
 		return "old Cmd.Wait: " + proofErr(err)
 	}
 	// The old child is reaped: its PID is free. Give it to a newcomer.
-	var nc *pexec.Cmd
-	for attempt := 0; nc == nil; attempt++ {
-		if attempt == 50 {
-			return fmt.Sprintf("PID %d not reused in %d forks", pid, attempt)
-		}
-		if err := pidns.SetNextPID(pid); err != nil {
-			return "ns_last_pid: " + err.Error()
-		}
-		c := pexec.Command("/bin/sleep", "1000")
-		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		if err := c.Start(); err != nil {
-			return "start newcomer: " + err.Error()
-		}
-		if c.Process.Pid == pid {
-			nc = c
-			break
-		}
-		c.Process.Kill()
-		c.Wait()
-		if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(pid)); err == nil {
-			// A new thread of the Go runtime took the PID, for good.
-			return errPIDTakenByThread
-		}
-		rep.Retries++
+	nc, msg := newcomer(rep, pid)
+	if nc == nil {
+		return msg
 	}
 	rep.Reused++
 	nh := nc.Handle()
@@ -217,8 +231,11 @@ func TestProofPIDReuse(t *testing.T) {
 	if testing.Short() {
 		trials = 100
 	}
-	for _, mode := range []string{"pidfd", "pid"} {
+	for _, mode := range []string{"pidfd", "pid", "adopt"} {
 		t.Run(mode, func(t *testing.T) {
+			if mode != "pid" {
+				skipNoPidfd(t)
+			}
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
 			defer cancel()
@@ -227,7 +244,7 @@ func TestProofPIDReuse(t *testing.T) {
 			if rep.Setup != "" {
 				t.Fatalf("helper setup: %s", rep.Setup)
 			}
-			if rep.Mode != mode {
+			if want := map[string]string{"adopt": "adopt"}[mode]; want == "" && rep.Mode != mode || want != "" && rep.Mode != want {
 				t.Errorf("old handles were in %s mode, want %s", rep.Mode, mode)
 			}
 			if rep.Reused != trials {
@@ -243,4 +260,87 @@ func TestProofPIDReuse(t *testing.T) {
 				mode, rep.Trials, rep.Reused, rep.Failed, rep.Abandoned, rep.Retries, rep.Elapsed, time.Since(start))
 		})
 	}
+}
+
+// adoptReuseTrial: a child that "a library" starts through os/exec is
+// adopted with FromProcess and its Identity stored; the library reaps it,
+// and its PID goes to a newcomer. The adopted Handle must answer for the
+// old process, and neither OpenID nor the stored Identity may ever give a
+// Handle to the newcomer, while kill(pid, 0) proves the PID was reused.
+func adoptReuseTrial(rep *reuseReport) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep.Mode = "adopt"
+	lib := exec.Command("/bin/false")
+	lib.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := lib.Start(); err != nil {
+		return "start old: " + err.Error()
+	}
+	pid := lib.Process.Pid
+	h, err := pexec.FromProcess(lib.Process)
+	if err != nil {
+		lib.Wait()
+		return "FromProcess: " + err.Error()
+	}
+	defer h.Close()
+	ident, err := h.Identity()
+	if err != nil {
+		lib.Wait()
+		return "Identity: " + err.Error()
+	}
+	if err := lib.Wait(); proofErr(err) != "ExitError(exit status 1)" {
+		return "the library's Wait: " + proofErr(err)
+	}
+	nc, msg := newcomer(rep, pid)
+	if nc == nil {
+		return msg
+	}
+	rep.Reused++
+	defer func() {
+		if nc.ProcessState == nil {
+			nc.Process.Kill()
+			nc.Wait()
+		}
+	}()
+	var bad []string
+	expect := func(what, got, want string) {
+		if got != want {
+			bad = append(bad, fmt.Sprintf("%s: got %s, want %s", what, got, want))
+		}
+	}
+	expect("Signal(TERM)", proofErr(h.Signal(syscall.SIGTERM)), "ErrProcessDone")
+	expect("Alive", fmt.Sprint(h.Alive()), "false")
+	st, err := h.WaitContext(ctx)
+	if err == nil {
+		expect("Wait", proofWait(st, err), "exit status 1 [exited=true code=1 success=false signaled=false sig=0]")
+	} else {
+		expect("Wait", proofErr(err), "ErrStatusUnavailable")
+	}
+	for what, open := range map[string]func() (*pexec.Handle, error){
+		"OpenID(stale)":        func() (*pexec.Handle, error) { return pexec.OpenID(ident.Pid, ident.ID) },
+		"Identity.Open(stale)": ident.Open,
+	} {
+		g, err := open()
+		expect(what, proofErr(err), "ErrProcessDone")
+		if g != nil {
+			bad = append(bad, fmt.Sprintf("%s gave a Handle to PID %d, the newcomer", what, g.Pid()))
+			g.Close()
+		}
+	}
+	// The newcomer's own identity opens it: OpenID is not refusing blindly.
+	if nid, err := nc.Handle().Identity(); err != nil {
+		bad = append(bad, "newcomer Identity: "+err.Error())
+	} else if g, err := nid.Open(); err != nil {
+		bad = append(bad, "OpenID(newcomer): "+err.Error())
+	} else {
+		g.Close()
+	}
+	expect("kill(pid, 0)", proofErr(syscall.Kill(pid, 0)), "nil")
+	if msg := untouched(pid, "/bin/sleep"); msg != "" {
+		bad = append(bad, "newcomer touched: "+msg)
+	}
+	if len(bad) > 0 {
+		return fmt.Sprintf("pid %d (adopted): %v", pid, bad)
+	}
+	return ""
 }

@@ -697,7 +697,7 @@ func waitThreadsHelper(args []string) int {
 }
 
 func measureWaitThreads(rep *threadsReport) (err error) {
-	if !slices.Contains(waitModes, rep.Mode) || rep.N <= 0 {
+	if !slices.Contains(waitModes, rep.Mode) && rep.Mode != "FromProcess" || rep.N <= 0 {
 		return fmt.Errorf("usage: wait-threads {%s} n", strings.Join(waitModes, "|"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -743,6 +743,29 @@ func measureWaitThreads(rep *threadsReport) (err error) {
 			}
 			kills = append(kills, c.Process.Kill)
 			wg.Go(func() { blockedInWait(&killed, func() bool { return killedBySIGKILL(c.Wait()) }) })
+			continue
+		}
+		if rep.Mode == "FromProcess" {
+			// A child started by "a library", adopted.
+			c := exec.Command(path, argv...)
+			c.Env = env
+			if err := c.Start(); err != nil {
+				return err
+			}
+			h, err := pexec.FromProcess(c.Process)
+			if err != nil {
+				c.Process.Kill()
+				c.Wait()
+				return err
+			}
+			kills = append(kills, h.Kill)
+			reaps = append(reaps, c.Wait)
+			wg.Go(func() {
+				blockedInWait(&killed, func() bool {
+					st, err := h.Wait()
+					return err == nil && st.Signal() == syscall.SIGKILL
+				})
+			})
 			continue
 		}
 		c := pexec.Command(path, argv...)
