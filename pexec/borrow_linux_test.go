@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
 	"github.com/pexec-dev/pexec/pexec"
 )
 
@@ -205,6 +207,31 @@ func waitTable(t *testing.T, blockedFrame string) {
 	}
 }
 
+// reapReleased kills and reaps child pid, whose os.Process was released
+// (Process.Release): after that neither Cmd.Wait nor Process.Wait reaps it,
+// and it would stay a zombie. Until it is reaped the PID names this child
+// and no other process, so kill(2) and waitid(P_PID) cannot reach another
+// one; the kill does nothing to a child that has already exited, and bounds
+// the wait for one that has not.
+func reapReleased(t testing.TB, pid int) {
+	t.Helper()
+	if err := unix.Kill(pid, unix.SIGKILL); err != nil {
+		t.Errorf("reaping released child %d: kill: %v (reaped by someone else?)", pid, err)
+		return
+	}
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED, nil)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			t.Errorf("reaping released child %d: waitid: %v", pid, err)
+		}
+		return
+	}
+}
+
 // TestBorrowedPidfdGone covers what a Cmd child's Handle answers once the
 // os.Process whose pidfd it uses has let it go: reaped by Cmd.Wait, reaped
 // by the user's own cmd.Process.Wait, or released.
@@ -270,10 +297,12 @@ func TestBorrowedPidfdGone(t *testing.T) {
 					want["ID"] = "ErrUnsupported"
 				}
 			}
+			pid := c.Process.Pid // Process.Release sets it to -1
 			if tt.name == "cmd.Process.Release" {
-				// Released while running: the child is reaped by Cmd.Wait
-				// (os/exec then reports EINVAL) only after the checks.
-				defer func() { release(); wait() }()
+				// Released while running, and ended only after the checks.
+				// Neither Cmd.Wait (EINVAL: released) nor Process.Wait can
+				// reap it any more: reapReleased does.
+				defer func() { release(); wait(); reapReleased(t, pid) }()
 			} else {
 				release()
 			}

@@ -69,7 +69,10 @@ type Cmd struct {
 	ExtraFiles []*os.File
 	// SysProcAttr holds optional, operating system-specific attributes.
 	// pexec never modifies it. On Linux, if PidFD is set, *PidFD receives a
-	// pidfd of the caller's own, as in os/exec.
+	// pidfd of the caller's own, as in os/exec. If Pdeathsig is set, pexec
+	// starts the child from a thread that never exits, so that the signal
+	// comes when the parent process dies; with os/exec it comes when the
+	// thread that happened to start the child exits (golang/go#27505).
 	SysProcAttr *syscall.SysProcAttr
 	// Process is the underlying process, once started.
 	Process *os.Process
@@ -85,6 +88,13 @@ type Cmd struct {
 	// WaitDelay bounds the time spent waiting on I/O and on the process
 	// after cancellation. See [exec.Cmd].
 	WaitDelay time.Duration
+	// Tree asks for the child and all its descendants to be held together
+	// as one tree (see [TreeMode]); the zero value, TreeNone, is os/exec's
+	// behaviour. With a tree, the default Cancel of [CommandContext] kills
+	// the whole tree, so a grandchild that holds the output pipes open can
+	// no longer make Wait hang; [Handle.SignalTree], [Handle.KillTree],
+	// [Handle.TreeDone] and [Handle.Stop] act on it.
+	Tree TreeMode
 
 	inner       *exec.Cmd
 	handle      *Handle
@@ -99,11 +109,16 @@ func Command(name string, arg ...string) *Cmd {
 }
 
 // CommandContext is like [Command] but includes a context, exactly as
-// [exec.CommandContext]: its Cancel kills the Process when ctx is done. Like
-// os/exec, it panics if ctx is nil.
+// [exec.CommandContext]: its Cancel kills the Process when ctx is done (the
+// whole tree when [Cmd.Tree] is set). Like os/exec, it panics if ctx is nil.
 func CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
 	c := wrap(exec.CommandContext(ctx, name, arg...))
-	c.Cancel = func() error { return c.Process.Kill() }
+	c.Cancel = func() error {
+		if h := c.handle; h.Tree() != TreeNone {
+			return h.KillTree()
+		}
+		return c.Process.Kill()
+	}
 	return c
 }
 
@@ -183,23 +198,30 @@ func (c *Cmd) Start() error {
 		return errors.New("exec: already started")
 	}
 	in := c.engine()
+	plan, attr, err := planTree(c.Tree, in.SysProcAttr)
+	if err != nil {
+		return err
+	}
+	in.SysProcAttr = attr
 	started := make(chan struct{})
 	if cancel := c.Cancel; cancel != nil {
 		// The default Cancel reads c.Process, which is set only once the
 		// engine's Start has returned; the context watcher may fire before.
 		in.Cancel = func() error { <-started; return cancel() }
 	}
-	err := in.Start()
+	err = startEngine(in)
 	c.Stdin, c.Stdout, c.Stderr = in.Stdin, in.Stdout, in.Stderr
 	if err != nil {
 		// os/exec records some failures in Err ("exec: no command"),
 		// which String then relies on; mirror it.
 		c.Err = in.Err
+		plan.abort()
 		close(started)
 		return c.startError(err)
 	}
 	c.Process = in.Process
 	c.handle = childHandle(in.Process)
+	plan.attach(c.handle)
 	close(started)
 	return nil
 }

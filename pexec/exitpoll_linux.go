@@ -58,6 +58,10 @@ type pollReg struct {
 	gone      chan struct{} // closed once it has been reaped; made when armed for it
 	exitSeen  bool
 	goneArmed bool
+	// notice marks an entry made by watch, for a descriptor that is not a
+	// pidfd (a cgroup's cgroup.events): every event of it closes exit, and
+	// EPOLLERR, which kernfs files report with EPOLLPRI, means nothing more.
+	notice bool
 }
 
 var (
@@ -150,6 +154,29 @@ func (p *exitPoller) arm(fd int, slot *atomic.Pointer[pollReg], owner *Handle, g
 		r.goneArmed = true
 	}
 	return r.gone, nil
+}
+
+// watch arms fd, which is not a pidfd, for one notice of events and returns
+// a channel closed when it comes. The entry is recorded in *slot on first
+// use and re-armed on each call; the caller drops it (drop) before closing
+// fd. The caller must keep fd open while it waits.
+func (p *exitPoller) watch(fd int, slot *atomic.Pointer[pollReg], events uint32) (<-chan struct{}, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	r := slot.Load()
+	op := unix.EPOLL_CTL_MOD
+	if r == nil {
+		p.next++
+		r = &pollReg{key: p.next, notice: true}
+		op = unix.EPOLL_CTL_ADD
+	}
+	if err := p.ctl(op, fd, r.key, events|unix.EPOLLONESHOT); err != nil {
+		return nil, err
+	}
+	r.exit, r.exitSeen = make(chan struct{}), false
+	p.regs[r.key] = r
+	slot.Store(r)
+	return r.exit, nil
 }
 
 func (p *exitPoller) ctl(op, fd int, key uint64, events uint32) error {
@@ -291,7 +318,7 @@ func (p *exitPoller) read() {
 			r.exitSeen = true
 			p.fire = append(p.fire, r.exit)
 		}
-		if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		if !r.notice && ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			// Reaped: nothing more will come.
 			if r.gone == nil {
 				r.gone = closedChan

@@ -98,6 +98,7 @@ type Handle struct {
 	mode Mode
 	role role
 	sys  sysHandle // per-OS state (the pidfd on Linux)
+	tree treeCtl   // the child's tree, for a Cmd started with Tree set
 
 	state atomic.Int32 // the phase; written only by to, under mu
 

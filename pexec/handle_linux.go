@@ -217,16 +217,6 @@ func (h *Handle) awaitEvent(fd int, gone bool, stop, closed <-chan struct{}) err
 	}
 }
 
-// isClosed reports whether c is a closed channel (false for nil).
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}
-
 // pollFor blocks the calling thread in poll(2) for up to msec milliseconds
 // (-1: no limit) until the pidfd fd reports one of events, or POLLHUP
 // (reaped); with events 0 it waits for the reap.
@@ -464,18 +454,26 @@ func (h *Handle) afterReap(st *Status, err error) {
 // returns errNotReapedYet if the kernel keeps exit records but the process
 // has not been reaped yet.
 func (h *Handle) exitRecord(fd int) (*Status, error) {
-	var info unix.PidfdInfo
-	if err := pidfdGetInfo(fd, unix.PIDFD_INFO_EXIT, &info); err != nil {
-		return nil, errors.Join(ErrStatusUnavailable, err)
-	}
-	if info.Mask&unix.PIDFD_INFO_EXIT == 0 {
+	for attempt := 0; ; attempt++ {
+		var info unix.PidfdInfo
+		if err := pidfdGetInfo(fd, unix.PIDFD_INFO_EXIT, &info); err != nil {
+			return nil, errors.Join(ErrStatusUnavailable, err)
+		}
+		if info.Mask&unix.PIDFD_INFO_EXIT != 0 {
+			return statusFromWaitStatus(h.pid, info.Exit_code), nil
+		}
 		kept := info.Supported_mask == 0 || info.Supported_mask&unix.PIDFD_INFO_EXIT != 0
-		if kept && !pidfdGone(fd) {
+		switch {
+		case !kept || attempt > 0:
+			return nil, ErrStatusUnavailable
+		case !pidfdGone(fd):
 			return nil, errNotReapedYet
 		}
-		return nil, ErrStatusUnavailable
+		// Reaped, yet no record: the reap may have happened between the
+		// kernel's reading of the record and its looking for the task.
+		// The record is written before the reap is visible (POLLHUP), so
+		// a second look, after the POLLHUP, finds it if there is one.
 	}
-	return statusFromWaitStatus(h.pid, info.Exit_code), nil
 }
 
 // pidfdGetInfo wraps ioctl(PIDFD_GET_INFO) (Linux 6.13+).

@@ -393,11 +393,14 @@ func TestMigrationWaitLoop(t *testing.T) {
 	})
 }
 
-// MIGRATION.md, "Pdeathsig for orphan detection", why the old way is unsafe:
-// Pdeathsig fires when the OS thread that started the child exits, although
-// the parent process lives on (here, a goroutine locked to its thread
-// returns, and the runtime ends the thread). Parent().Done() is not fooled.
+// MIGRATION.md, "Pdeathsig, made reliable": with os/exec, Pdeathsig fires
+// when the OS thread that started the child exits, although the parent
+// process lives on (here, a goroutine locked to its thread returns, and the
+// runtime ends the thread); pexec starts such a child from a thread that
+// never exits, so it survives. Parent().Done() is not fooled either.
 func TestMigrationPdeathsig(t *testing.T) {
+	osVictim := exec.Command("sleep", "3600")
+	osVictim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	victim := helper("sleep")
 	victim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	watcher := helper("mig-watch-parent")
@@ -411,9 +414,7 @@ func TestMigrationPdeathsig(t *testing.T) {
 		t.Fatal(err)
 	}
 	onExitingThread(func() {
-		if err = victim.Start(); err == nil {
-			err = watcher.Start()
-		}
+		err = errors.Join(osVictim.Start(), victim.Start(), watcher.Start())
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -425,24 +426,40 @@ func TestMigrationPdeathsig(t *testing.T) {
 		})
 	}
 	lines := migLines(stdout)
-	st, err := victim.Handle().WaitContext(ctx)
-	if err != nil {
-		t.Fatalf("the Pdeathsig child was not killed: %v", err)
+	osErr := make(chan error, 1)
+	go func() { osErr <- osVictim.Wait() }()
+	var osState string
+	select {
+	case err := <-osErr:
+		osState = fmt.Sprint(err)
+	case <-ctx.Done():
+		osVictim.Process.Kill()
+		t.Fatal("the os/exec Pdeathsig child was not killed")
 	}
 	if line := <-lines; line != "ready" {
 		t.Fatalf("watcher said %q", line)
 	}
-	// The thread is gone (its Pdeathsig fired); the process is not, and the
-	// watcher's Parent handle must still say so.
+	// The thread is gone (the os/exec child's Pdeathsig fired); the process
+	// is not: pexec's child lives, and the watcher's Parent handle says so.
+	alive := victim.Handle().Alive()
+	if err := victim.Handle().Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	st, err := victim.Handle().WaitContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := watcher.Handle().Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	type outcome struct {
-		PdeathsigChild string
-		Watcher        []string
+		OSExecChild string
+		PexecAlive  bool
+		PexecChild  string
+		Watcher     []string
 	}
-	got := outcome{st.String(), migReadAll(ctx, t, lines)}
-	want := outcome{"signal: killed", []string{"parent alive"}}
+	got := outcome{osState, alive, st.String(), migReadAll(ctx, t, lines)}
+	want := outcome{"signal: killed", true, "signal: terminated", []string{"parent alive"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -1015,37 +1032,43 @@ func (k migKit) helper(sys *syscall.SysProcAttr, name string, args ...string) (m
 func TestMigrationSameEdgeCases(t *testing.T) {
 	scenarios := []struct {
 		name string
-		run  func(k migKit) []string
+		run  func(t *testing.T, k migKit) []string
 	}{
-		{"Wait twice", func(k migKit) []string {
+		{"Wait twice", func(_ *testing.T, k migKit) []string {
 			c, _ := k.helper(nil, "exit", "3")
 			c.Start()
 			return []string{errString(c.Wait()), errString(c.Wait())}
 		}},
-		{"Wait without Start", func(k migKit) []string {
+		{"Wait without Start", func(_ *testing.T, k migKit) []string {
 			c, _ := k.helper(nil, "exit", "0")
 			return []string{errString(c.Wait())}
 		}},
-		{"Start fails, then Wait", func(k migKit) []string {
+		{"Start fails, then Wait", func(_ *testing.T, k migKit) []string {
 			c, proc := k.new("/nonexistent/pexec-migration", nil, nil, nil)
 			return []string{errString(c.Start()), fmt.Sprint(proc() == nil), errString(c.Wait())}
 		}},
-		{"Process.Kill, then Wait", func(k migKit) []string {
+		{"Process.Kill, then Wait", func(_ *testing.T, k migKit) []string {
 			c, proc := k.helper(nil, "sleep")
 			c.Start()
 			return []string{errString(proc().Kill()), errString(c.Wait())}
 		}},
-		{"Process.Kill after Wait", func(k migKit) []string {
+		{"Process.Kill after Wait", func(_ *testing.T, k migKit) []string {
 			c, proc := k.helper(nil, "exit", "0")
 			c.Run()
 			return []string{errString(proc().Kill()), errString(proc().Signal(syscall.Signal(0)))}
 		}},
-		{"Process.Release before Wait", func(k migKit) []string {
+		{"Process.Release before Wait", func(t *testing.T, k migKit) []string {
 			c, proc := k.helper(nil, "exit", "0")
-			c.Start()
-			return []string{errString(proc().Release()), errString(c.Wait())}
+			if err := c.Start(); err != nil {
+				return []string{errString(err)}
+			}
+			pid := proc().Pid // Release sets it to -1
+			got := []string{errString(proc().Release()), errString(c.Wait())}
+			// Released, the child is reaped by neither Wait.
+			reapReleased(t, pid)
+			return got
 		}},
-		{"the child's descriptors", func(k migKit) []string {
+		{"the child's descriptors", func(_ *testing.T, k migKit) []string {
 			c, _ := k.helper(nil, "fds")
 			out, err := c.Output()
 			var fds []string
@@ -1055,7 +1078,7 @@ func TestMigrationSameEdgeCases(t *testing.T) {
 			}
 			return append(fds, errString(err))
 		}},
-		{"the caller's SysProcAttr and PidFD", func(k migKit) []string {
+		{"the caller's SysProcAttr and PidFD", func(_ *testing.T, k migKit) []string {
 			pidfd := -1
 			sys := &syscall.SysProcAttr{Setpgid: true, PidFD: &pidfd}
 			before := *sys
@@ -1072,7 +1095,7 @@ func TestMigrationSameEdgeCases(t *testing.T) {
 		t.Run(sc.name, func(t *testing.T) {
 			got := map[string][]string{}
 			for _, k := range migKits {
-				got[k.pkg] = sc.run(k)
+				got[k.pkg] = sc.run(t, k)
 			}
 			if diff := cmp.Diff(got["os/exec"], got["pexec"]); diff != "" {
 				t.Errorf("os/exec and pexec differ (-os/exec +pexec):\n%s", diff)

@@ -2,6 +2,7 @@ package pexec_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"syscall"
@@ -9,17 +10,27 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Fallback for real: the behaviour table runs in a helper process jailed by
-// a seccomp filter (testhelper.DenyPidfd) under which pidfd_open,
-// pidfd_send_signal, pidfd_getfd, clone3 and clone(CLONE_PIDFD) fail with
-// ENOSYS, as on a kernel without pidfds. The filter is installed first
-// thing in the helper, before Go's runtime or pexec probe for pidfds, so
-// both fall back to PIDs; the helper proves it and reports the table's
-// observations as JSON.
+// a seccomp filter (pexectest.Jailed), in each of two profiles:
+//
+//   - pexectest.JailNoPidfd: pidfd_open, pidfd_send_signal, pidfd_getfd,
+//     clone3 and clone(CLONE_PIDFD) fail with ENOSYS, as on a kernel
+//     without pidfds;
+//   - pexectest.JailNoPidfdSpawn: only clone3 and clone(CLONE_PIDFD) fail,
+//     while pidfd_open and the rest work: what QEMU's user-mode emulation
+//     does (.ci/qemu), and the case a probe of pidfd_open alone gets wrong.
+//
+// pexectest.Main installs the filter in the helper before the helper's
+// function runs, so before Go's runtime or pexec probe for pidfds; both
+// must then fall back to PIDs. The helper reports what it observed as JSON,
+// and the test checks it was in PID mode for real.
 
 func init() {
 	testhelper.Register("proof-jail", proofJailHelper)
@@ -27,7 +38,7 @@ func init() {
 
 // jailReport is what the jailed helper observed.
 type jailReport struct {
-	Setup  string            // error installing the filter, if any
+	Setup  string            // what went wrong in the helper, if anything
 	Probes map[string]string // testhelper.ProbePidfdSyscalls in the jail
 	// Supported is pexec.Supported() in the jail.
 	Supported bool
@@ -36,19 +47,35 @@ type jailReport struct {
 	// pexec holds one.
 	Pidfds     int
 	HandleMode string
-	OSExec     string // os/exec's result for a child exiting with 3
+	// PidfdOpenChild is what pidfd_open, then pidfd_send_signal with
+	// signal 0, did on the running pexec child: "ok" where the jail lets
+	// pidfd_open through, although pexec does not use it (it follows Go's
+	// runtime, which has no pidfd without CLONE_PIDFD).
+	PidfdOpenChild string
+	OSExec         string // os/exec's result for a child exiting with 3
+	// Run is pexec's Cmd.Run for children that exit with 0 and with 3.
+	Run []string
 	// CallerPidFD is what Start does, for pexec and os/exec, when the
 	// caller sets SysProcAttr.PidFD in the jail.
 	CallerPidFD map[string]string
 	Cases       map[string][]string
 }
 
+// errnoName names err's errno ("ENOSYS"), or says "ok" for nil.
+func errnoName(err error) string {
+	var e syscall.Errno
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &e):
+		return unix.ErrnoName(e)
+	}
+	return err.Error()
+}
+
+// proofJailHelper runs in the jail pexectest.Jailed set up for it.
 func proofJailHelper(args []string) int {
 	var rep jailReport
-	if err := testhelper.DenyPidfd(); err != nil {
-		rep.Setup = err.Error()
-		return testhelper.Report(rep)
-	}
 	rep.Probes = testhelper.ProbePidfdSyscalls()
 	rep.Supported = pexec.Supported()
 
@@ -61,6 +88,8 @@ func proofJailHelper(args []string) int {
 		return testhelper.Report(rep)
 	}
 	if err := pc.Start(); err != nil {
+		oc.Process.Kill()
+		oc.Wait()
 		rep.Setup = "pexec start: " + err.Error()
 		return testhelper.Report(rep)
 	}
@@ -68,18 +97,30 @@ func proofJailHelper(args []string) int {
 	fds, err := proofFDs("self")
 	if err != nil {
 		rep.Setup = err.Error()
-		return testhelper.Report(rep)
 	}
 	for _, target := range fds {
 		if isPidfdLink(target) {
 			rep.Pidfds++
 		}
 	}
+	// Counted first: this pidfd is the test's, not Go's or pexec's.
+	fd, err := unix.PidfdOpen(pc.Process.Pid, 0)
+	if err == nil {
+		err = unix.PidfdSendSignal(fd, 0, nil, 0)
+		unix.Close(fd)
+	}
+	rep.PidfdOpenChild = errnoName(err)
 	oc.Process.Kill()
 	oc.Wait()
 	pc.Process.Kill()
 	pc.Wait()
+	if rep.Setup != "" {
+		return testhelper.Report(rep)
+	}
 	rep.OSExec = fmt.Sprint(exec.Command("/bin/sh", "-c", "exit 3").Run())
+	for _, code := range []string{"0", "3"} {
+		rep.Run = append(rep.Run, proofErr(pexec.Command("/bin/sh", "-c", "exit "+code).Run()))
+	}
 
 	rep.CallerPidFD = map[string]string{}
 	pidfd := -2
@@ -96,9 +137,12 @@ func proofJailHelper(args []string) int {
 }
 
 // TestProofFallbackJailed runs the behaviour table where the pidfd syscalls
-// fail, and checks that the run really was in fallback mode.
+// fail (both jail profiles), and checks that each run really was in
+// fallback mode.
 func TestProofFallbackJailed(t *testing.T) {
-	start := time.Now()
+	// The jail's effects mean something only against a process where
+	// pidfds work.
+	testhelper.RequirePidfd(t)
 	// Outside the jail, the same probes tell the filter's work apart from
 	// the kernel's own answers.
 	if diff := cmp.Diff(map[string]string{
@@ -132,47 +176,78 @@ func TestProofFallbackJailed(t *testing.T) {
 		t.Fatal("outside the jail, Go's runtime holds no pidfd for a running os/exec child; the jail's pidfd count proves nothing")
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
-	defer cancel()
-	var rep jailReport
-	testhelper.RunReport(ctx, t, nil, &rep, "proof-jail")
-	if rep.Setup != "" {
-		t.Fatalf("jail setup: %s", rep.Setup)
-	}
-	t.Run("really-fallback", func(t *testing.T) {
-		if diff := cmp.Diff(map[string]string{
+	for _, tc := range []struct {
+		jail   pexectest.Jail
+		probes map[string]string
+		// pidfdOpen is what pidfd_open and pidfd_send_signal do on the
+		// running child in the jail.
+		pidfdOpen string
+	}{
+		{pexectest.JailNoPidfd, map[string]string{
 			"pidfd_open":         "ENOSYS",
 			"pidfd_send_signal":  "ENOSYS",
 			"pidfd_getfd":        "ENOSYS",
 			"clone3":             "ENOSYS",
 			"clone(CLONE_PIDFD)": "ENOSYS",
 			"clone":              "EINVAL",
-		}, rep.Probes); diff != "" {
-			t.Errorf("probes in the jail (-want +got):\n%s", diff)
-		}
-		if rep.Supported {
-			t.Error("pexec.Supported() = true in the jail")
-		}
-		if rep.HandleMode != pexec.ModePID.String() {
-			t.Errorf("Handle.Mode() = %s in the jail, want %s", rep.HandleMode, pexec.ModePID)
-		}
-		if rep.Pidfds != 0 {
-			t.Errorf("the jailed process held %d pidfds with an os/exec and a pexec child running, want 0 (outside: %d)", rep.Pidfds, outside)
-		}
-		if rep.OSExec != "exit status 3" {
-			t.Errorf("os/exec in the jail: %s, want exit status 3", rep.OSExec)
-		}
-		// A caller's own SysProcAttr.PidFD makes Go's runtime ask for
-		// CLONE_PIDFD, which the jail refuses: pexec fails exactly as
-		// os/exec does (it passes the caller's attributes through).
-		if rep.CallerPidFD["pexec"] != rep.CallerPidFD["os/exec"] {
-			t.Errorf("caller PidFD in the jail: pexec %q, os/exec %q", rep.CallerPidFD["pexec"], rep.CallerPidFD["os/exec"])
-		}
-		t.Logf("jail: probes %v; Supported=%v; Handle mode %s; pidfds held %d (outside %d); caller PidFD: %v",
-			rep.Probes, rep.Supported, rep.HandleMode, rep.Pidfds, outside, rep.CallerPidFD)
-	})
-	t.Run("table", func(t *testing.T) {
-		checkProofTable(t, rep.Cases, pexec.ModePID)
-	})
-	t.Logf("jailed helper: %d cases in %v", len(rep.Cases), time.Since(start))
+		}, "ENOSYS"},
+		// QEMU's case: pidfd_open works, clone gives no pidfd.
+		{pexectest.JailNoPidfdSpawn, map[string]string{
+			"pidfd_open":         "ok",
+			"pidfd_send_signal":  "EBADF",
+			"pidfd_getfd":        "EBADF",
+			"clone3":             "ENOSYS",
+			"clone(CLONE_PIDFD)": "ENOSYS",
+			"clone":              "EINVAL",
+		}, "ok"},
+	} {
+		t.Run(tc.jail.String(), func(t *testing.T) {
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
+			defer cancel()
+			cmd := testhelper.HelperCmd(ctx, "proof-jail")
+			pexectest.Jailed(t, cmd, tc.jail)
+			var rep jailReport
+			testhelper.RunReportCmd(ctx, t, cmd, &rep)
+			if rep.Setup != "" {
+				t.Fatalf("jailed helper: %s", rep.Setup)
+			}
+			t.Run("really-fallback", func(t *testing.T) {
+				if diff := cmp.Diff(tc.probes, rep.Probes); diff != "" {
+					t.Errorf("probes in the jail (-want +got):\n%s", diff)
+				}
+				if rep.PidfdOpenChild != tc.pidfdOpen {
+					t.Errorf("pidfd_open and pidfd_send_signal(0) on the running child in the jail: %s, want %s", rep.PidfdOpenChild, tc.pidfdOpen)
+				}
+				if rep.Supported {
+					t.Error("pexec.Supported() = true in the jail")
+				}
+				if rep.HandleMode != pexec.ModePID.String() {
+					t.Errorf("Handle.Mode() = %s in the jail, want %s", rep.HandleMode, pexec.ModePID)
+				}
+				if rep.Pidfds != 0 {
+					t.Errorf("the jailed process held %d pidfds with an os/exec and a pexec child running, want 0 (outside: %d)", rep.Pidfds, outside)
+				}
+				if rep.OSExec != "exit status 3" {
+					t.Errorf("os/exec in the jail: %s, want exit status 3", rep.OSExec)
+				}
+				if diff := cmp.Diff([]string{"nil", "ExitError(exit status 3)"}, rep.Run); diff != "" {
+					t.Errorf("pexec Cmd.Run of exit 0 and exit 3 in the jail (-want +got):\n%s", diff)
+				}
+				// A caller's own SysProcAttr.PidFD makes Go's runtime ask
+				// for CLONE_PIDFD, which the jail refuses: pexec fails
+				// exactly as os/exec does (it passes the caller's
+				// attributes through).
+				if rep.CallerPidFD["pexec"] != rep.CallerPidFD["os/exec"] {
+					t.Errorf("caller PidFD in the jail: pexec %q, os/exec %q", rep.CallerPidFD["pexec"], rep.CallerPidFD["os/exec"])
+				}
+				t.Logf("%s jail: probes %v; pidfd_open on a child: %s; Supported=%v; Handle mode %s; pidfds held %d (outside %d); caller PidFD: %v",
+					tc.jail, rep.Probes, rep.PidfdOpenChild, rep.Supported, rep.HandleMode, rep.Pidfds, outside, rep.CallerPidFD)
+			})
+			t.Run("table", func(t *testing.T) {
+				checkProofTable(t, rep.Cases, pexec.ModePID)
+			})
+			t.Logf("%s jailed helper: %d cases in %v", tc.jail, len(rep.Cases), time.Since(start))
+		})
+	}
 }

@@ -1,0 +1,293 @@
+package pexec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pexec-dev/pexec/internal/cgroup"
+	"golang.org/x/sys/unix"
+)
+
+// Trees on Linux: a cgroup v2 leaf (TreeCgroup) or a process group
+// (TreeGroup). A leaf is created under the caller's own cgroup, named after
+// the caller (pexec-<pid>-<id>-<n>), and removed once it is empty; leaves
+// that a crashed pexec process left behind are removed, when empty, the
+// first time a pexec process of the same cgroup makes a leaf.
+
+// treePlan is the containment chosen for a Start, before the child exists.
+type treePlan struct {
+	mode TreeMode
+	leaf *cgroup.Leaf // TreeCgroup
+}
+
+// cleanStale removes, once per process, the empty leaves of pexec
+// processes that are gone.
+var cleanStale = sync.OnceFunc(func() { cgroup.CleanStale() })
+
+// TreeSupport reports whether mode can be used by a Cmd started now, and
+// if not, why: an error wrapping [os.ErrPermission] (cgroups not writable:
+// not root, no delegated subtree), [errors.ErrUnsupported] (no cgroup2
+// mount, no clone3 into a cgroup, no pidfds) or [os.ErrInvalid] (not a
+// TreeMode). TreeNone and TreeAuto are always usable; TreeAuto falls back
+// from TreeCgroup to TreeGroup for the reason TreeSupport(TreeCgroup)
+// gives.
+func TreeSupport(mode TreeMode) error {
+	switch mode {
+	case TreeNone, TreeAuto, TreeGroup:
+		return nil
+	case TreeCgroup:
+		return cgroup.Supported()
+	}
+	return fmt.Errorf("pexec: TreeMode(%d): %w", int(mode), os.ErrInvalid)
+}
+
+// planTree chooses the containment of a child started with attr and
+// returns the SysProcAttr to start it with: attr itself without a tree,
+// else a copy (the caller's is never modified).
+func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+	switch mode {
+	case TreeNone:
+		return nil, attr, nil
+	case TreeAuto, TreeGroup, TreeCgroup:
+	default:
+		return nil, nil, TreeSupport(mode)
+	}
+	var cp syscall.SysProcAttr
+	if attr != nil {
+		cp = *attr
+	}
+	if mode == TreeCgroup || mode == TreeAuto {
+		leaf, err := newLeaf(&cp)
+		if err == nil {
+			cp.UseCgroupFD, cp.CgroupFD = true, leaf.FD()
+			return &treePlan{mode: TreeCgroup, leaf: leaf}, &cp, nil
+		}
+		if mode == TreeCgroup {
+			return nil, nil, fmt.Errorf("pexec: Cmd.Tree is TreeCgroup: %w", err)
+		}
+	}
+	switch {
+	case cp.Setpgid && cp.Pgid != 0:
+		err := fmt.Errorf("pexec: Cmd.Tree %v: SysProcAttr.Pgid %d puts the child in another process group: %w", mode, cp.Pgid, os.ErrInvalid)
+		if mode == TreeAuto {
+			return nil, attr, nil // no containment is possible; Tree() says TreeNone
+		}
+		return nil, nil, err
+	case !cp.Setsid:
+		// A session leader (Setsid) leads its own group already.
+		cp.Setpgid, cp.Pgid = true, 0
+	}
+	return &treePlan{mode: TreeGroup}, &cp, nil
+}
+
+// newLeaf makes a cgroup leaf for a child started with cp.
+func newLeaf(cp *syscall.SysProcAttr) (*cgroup.Leaf, error) {
+	if cp.UseCgroupFD {
+		return nil, fmt.Errorf("SysProcAttr.UseCgroupFD already puts the child in a cgroup of the caller's: %w", os.ErrInvalid)
+	}
+	if err := cgroup.Supported(); err != nil {
+		return nil, err
+	}
+	cleanStale()
+	return cgroup.New()
+}
+
+// abort undoes the plan of a Start that failed.
+func (p *treePlan) abort() {
+	if p != nil && p.leaf != nil {
+		p.leaf.Remove()
+	}
+}
+
+// attach gives h, the child's Handle, its tree.
+func (p *treePlan) attach(h *Handle) {
+	if p == nil {
+		return
+	}
+	if p.mode == TreeCgroup {
+		t := &cgroupTree{leaf: p.leaf, empty: make(chan struct{})}
+		h.tree = t
+		go t.watch()
+		return
+	}
+	t := &groupTree{pgid: h.pid, empty: make(chan struct{})}
+	if h.mode == ModePidFD {
+		// The group is signalled through a pidfd of the leader that
+		// outlives the leader's reap (a Cmd child's Handle borrows the
+		// os.Process's, which the reap closes): the group's members keep
+		// the leader's struct pid, and so its group, reachable.
+		h.control(func(fd int) {
+			if d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+				t.leader = &ownedFD{fd: d}
+				runtime.AddCleanup(h, func(o *ownedFD) { o.close() }, t.leader)
+			}
+		})
+	}
+	h.tree = t
+}
+
+// cgroupTree is a TreeCgroup child's tree: its leaf.
+type cgroupTree struct {
+	leaf  *cgroup.Leaf
+	empty chan struct{} // closed once the leaf is empty (and removed)
+	reg   atomic.Pointer[pollReg]
+}
+
+func (t *cgroupTree) mode() TreeMode               { return TreeCgroup }
+func (t *cgroupTree) done(*Handle) <-chan struct{} { return t.empty }
+
+func (t *cgroupTree) signal(h *Handle, sig syscall.Signal) error {
+	var err error
+	if sig == syscall.SIGKILL {
+		err = t.leaf.Kill()
+	} else {
+		err = t.leaf.Signal(sig)
+	}
+	if errors.Is(err, os.ErrClosed) {
+		return os.ErrProcessDone // emptied and removed
+	}
+	return err
+}
+
+// watch waits, on the exit poller, until the leaf is empty, then removes it
+// and closes empty. It alone reads the leaf's kept cgroup.events
+// descriptor: a read resets the change notice the poller waits for.
+func (t *cgroupTree) watch() {
+	defer close(t.empty)
+	for {
+		populated, err := t.leaf.Populated()
+		if err != nil || !populated {
+			break
+		}
+		var ch <-chan struct{}
+		p, err := sharedExitPoller()
+		if err == nil {
+			ch, err = p.watch(t.leaf.EventsFD(), &t.reg, unix.EPOLLPRI)
+		}
+		if err != nil {
+			// No poller (no descriptor free for it): poll(2) for a
+			// while on this thread, then retry.
+			fds := [1]unix.PollFd{{Fd: int32(t.leaf.EventsFD()), Events: unix.POLLPRI}}
+			unix.Poll(fds[:], fallbackPollMsec)
+			continue
+		}
+		p.wait(ch, nil, nil)
+	}
+	if r := t.reg.Load(); r != nil {
+		if p := pollerPtr.Load(); p != nil {
+			p.drop(t.leaf.EventsFD(), r, true)
+		}
+	}
+	t.leaf.Remove()
+}
+
+// groupTree is a TreeGroup child's tree: the process group it leads.
+type groupTree struct {
+	pgid   int
+	leader *ownedFD // the leader's pidfd (ModePidFD), closed once the group is empty
+	once   sync.Once
+	empty  chan struct{}
+}
+
+func (t *groupTree) mode() TreeMode { return TreeGroup }
+
+func (t *groupTree) signal(h *Handle, sig syscall.Signal) error {
+	if t.leader == nil {
+		// PID mode: kill(-pgid) only while the leader is unreaped, when
+		// the group's ID cannot name another group.
+		return h.signalFlags(sig, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+	}
+	if !t.leader.acquire() {
+		return os.ErrProcessDone // the group was found empty
+	}
+	defer t.leader.release()
+	if probeGroupSignal() != nil {
+		// Before Linux 6.9: kill(-pgid), only while the leader is not
+		// reaped (its pidfd not POLLHUP): its ID is then still its own
+		// and its group's.
+		if pidfdGone(t.leader.fd) {
+			return fmt.Errorf("pexec: SignalTree: the group's leader has been reaped; signalling its group without PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9) could reach another group: %w", errors.ErrUnsupported)
+		}
+		return signalError("kill", unix.Kill(-t.pgid, unix.Signal(sig)))
+	}
+	return signalError("pidfd_send_signal", unix.PidfdSendSignal(t.leader.fd, unix.Signal(sig), nil, unix.PIDFD_SIGNAL_PROCESS_GROUP))
+}
+
+func (t *groupTree) done(h *Handle) <-chan struct{} {
+	t.once.Do(func() { go t.watch(h) })
+	return t.empty
+}
+
+// groupPollMax bounds the interval between two checks of a group.
+const groupPollMax = 100 * time.Millisecond
+
+// watch checks the group at growing intervals until it is empty.
+func (t *groupTree) watch(h *Handle) {
+	for d := time.Millisecond; !t.isEmpty(h); d = min(2*d, groupPollMax) {
+		time.Sleep(d)
+	}
+	if t.leader != nil {
+		t.leader.close()
+	}
+	close(t.empty)
+}
+
+// isEmpty reports whether no process of the group is left but zombies.
+func (t *groupTree) isEmpty(h *Handle) bool {
+	if t.leader != nil && probeGroupSignal() == nil && t.leader.acquire() {
+		err := unix.PidfdSendSignal(t.leader.fd, 0, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+		t.leader.release()
+		if err == unix.ESRCH {
+			return true
+		}
+	}
+	if !h.hasExited() && !h.sysExited() {
+		return false // the leader lives
+	}
+	// Members are left, or only zombies: the leader's until Cmd.Wait
+	// reaps it, and those of members whose parents have not yet reaped
+	// them.
+	return !groupHasLiveMember(t.pgid)
+}
+
+// groupHasLiveMember reports whether a process of group pgid that is not a
+// zombie exists, scanning /proc.
+func groupHasLiveMember(pgid int) bool {
+	d, err := os.Open("/proc")
+	if err != nil {
+		return false
+	}
+	defer d.Close()
+	names, _ := d.Readdirnames(-1)
+	for _, name := range names {
+		if name[0] < '0' || name[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + name + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and
+		// parentheses, so split after its last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := bytes.Fields(b[i+1:])
+		if len(f) < 3 {
+			continue
+		}
+		if g, err := strconv.Atoi(string(f[2])); err == nil && g == pgid && f[0][0] != 'Z' && f[0][0] != 'X' {
+			return true
+		}
+	}
+	return false
+}
