@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"syscall"
 	"testing"
+
+	"github.com/pexec-dev/pexec/pexec"
 )
 
 // Test bodies that must run in a process of their own (inside a seccomp
@@ -47,19 +49,39 @@ func RunReport(ctx context.Context, t testing.TB, attr *syscall.SysProcAttr, v a
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
+	decodeReport(ctx, t, fmt.Sprint(name, " ", args), err, out.Bytes(), errb.Bytes(), v)
+	return errb.Bytes()
+}
+
+// RunReportCmd is [RunReport] for a helper command made by [HelperCmd]
+// (pexectest.CommandContext), for example one that pexectest.Jailed has
+// set up: it runs cmd, which must not have Stdout or Stderr set, and
+// decodes its [Report] into v, failing t as RunReport does.
+func RunReportCmd(ctx context.Context, t testing.TB, cmd *pexec.Cmd, v any) (stderr []byte) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	decodeReport(ctx, t, cmd.String(), err, out.Bytes(), errb.Bytes(), v)
+	return errb.Bytes()
+}
+
+// decodeReport fails t unless the helper described by what ended with err
+// nil before ctx was done and wrote a report on out, which it decodes into v.
+func decodeReport(ctx context.Context, t testing.TB, what string, err error, out, errb []byte, v any) {
+	t.Helper()
 	if ctx.Err() != nil {
-		t.Fatalf("helper %s %v: %v (killed: %v); stderr:\n%s", name, args, err, ctx.Err(), errb.Bytes())
+		t.Fatalf("helper %s: %v (killed: %v); stderr:\n%s", what, err, ctx.Err(), errb)
 	}
 	if err != nil {
-		t.Fatalf("helper %s %v: %v; stderr:\n%s", name, args, err, errb.Bytes())
+		t.Fatalf("helper %s: %v; stderr:\n%s", what, err, errb)
 	}
-	i := bytes.LastIndex(out.Bytes(), []byte("\n"+reportPrefix))
+	i := bytes.LastIndex(out, []byte("\n"+reportPrefix))
 	if i < 0 {
-		t.Fatalf("helper %s %v wrote no report; stdout:\n%s\nstderr:\n%s", name, args, out.Bytes(), errb.Bytes())
+		t.Fatalf("helper %s wrote no report; stdout:\n%s\nstderr:\n%s", what, out, errb)
 	}
-	line, _, _ := bytes.Cut(out.Bytes()[i+1+len(reportPrefix):], []byte("\n"))
+	line, _, _ := bytes.Cut(out[i+1+len(reportPrefix):], []byte("\n"))
 	if err := json.Unmarshal(line, v); err != nil {
-		t.Fatalf("helper %s %v: bad report %q: %v", name, args, line, err)
+		t.Fatalf("helper %s: bad report %q: %v", what, line, err)
 	}
-	return errb.Bytes()
 }

@@ -13,11 +13,12 @@
 // TestMain calls [Main]; when the binary is re-executed as a helper it runs
 // the helper instead of the tests. [Main] fails the run if one of a
 // package's own helpers is never used by a full (unfiltered) test run;
-// through [pexectest.Main] it reports (for now without failing) the child
-// processes a run leaves running or unreaped.
+// through [pexectest.Main] it fails the run if it leaves child processes
+// running or unreaped.
 package testhelper
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -27,6 +28,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pexec-dev/pexec/pexec"
 	"github.com/pexec-dev/pexec/pexectest"
 )
 
@@ -50,10 +52,11 @@ var (
 const ranDirEnv = "PEXEC_TESTHELPER_RAN_DIR"
 
 // Main runs the helper named by $PEXECTEST_HELPER if it is set, and the
-// tests otherwise, through [pexectest.Main], whose leak check reports the
-// child processes the run leaves behind (with [pexectest.ReportOnly], for
-// now: see the TODO inside). extra adds package-specific helpers
-// to [Standard]; each of them must be used by an unfiltered test run.
+// tests otherwise, through [pexectest.Main], whose leak check fails the run
+// if it leaves a child process behind, running or unreaped (a test that
+// releases a child with Process.Release must reap it itself). extra adds
+// package-specific helpers to [Standard]; each of them must be used by an
+// unfiltered test run.
 func Main(m *testing.M, extra map[string]Func) {
 	for name, fn := range Standard {
 		pexectest.Register(name, fn)
@@ -66,13 +69,7 @@ func Main(m *testing.M, extra map[string]Func) {
 			os.Setenv(ranDirEnv, dir)
 		}
 	}
-	// TODO(pexec): drop ReportOnly once pexec's tests leave no child
-	// behind. At the time of writing two leave zombies (children released
-	// with cmd.Process.Release, then never reaped): TestBorrowedPidfdGone
-	// ("cmd.Process.Release", a helper exiting with 3) and
-	// TestMigrationSameEdgeCases ("Process.Release before Wait", one per
-	// kit, exiting with 0).
-	pexectest.Main(m, pexectest.ReportOnly(), pexectest.AfterRun(func(code int) int {
+	pexectest.Main(m, pexectest.AfterRun(func(code int) int {
 		defer os.RemoveAll(os.Getenv(ranDirEnv))
 		if code == 0 && unfiltered() {
 			if missing := Unused(); len(missing) > 0 {
@@ -156,4 +153,21 @@ func Command(name string, args ...string) (path string, argv []string, env []str
 	used[name] = true
 	mu.Unlock()
 	return c.Path, c.Args, c.Env
+}
+
+// HelperCmd returns the [pexec.Cmd] of [pexectest.CommandContext] that runs
+// helper name with args, for the fault injections of pexectest (Jailed,
+// InPIDNamespace, WithForeignReaper), which set up such a Cmd. Like
+// [Command], it marks the helper used (so a test that then skips, where the
+// fault cannot be injected, still accounts for it) and panics on an
+// unregistered name.
+func HelperCmd(ctx context.Context, name string, args ...string) *pexec.Cmd {
+	c := pexectest.CommandContext(ctx, name, args...)
+	if c.Err != nil {
+		panic("testhelper: " + c.Err.Error())
+	}
+	mu.Lock()
+	used[name] = true
+	mu.Unlock()
+	return c
 }
