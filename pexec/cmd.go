@@ -203,6 +203,19 @@ func (c *Cmd) Start() error {
 		return err
 	}
 	in.SysProcAttr = attr
+	if c.Stdin == nil || c.Stdout == nil || c.Stderr == nil {
+		if r, w := nullFiles(); r != nil {
+			if c.Stdin == nil {
+				in.Stdin = r
+			}
+			if c.Stdout == nil {
+				in.Stdout = w
+			}
+			if c.Stderr == nil {
+				in.Stderr = w
+			}
+		}
+	}
 	started := make(chan struct{})
 	if cancel := c.Cancel; cancel != nil {
 		// The default Cancel reads c.Process, which is set only once the
@@ -210,7 +223,6 @@ func (c *Cmd) Start() error {
 		in.Cancel = func() error { <-started; return cancel() }
 	}
 	err = startEngine(in)
-	c.Stdin, c.Stdout, c.Stderr = in.Stdin, in.Stdout, in.Stderr
 	if err != nil {
 		// os/exec records some failures in Err ("exec: no command"),
 		// which String then relies on; mirror it.
@@ -276,14 +288,12 @@ func (c *Cmd) Wait() error {
 	// Wait for the exit first (on the netpoller in ModePidFD, holding no
 	// thread), recording the status for the Handle, so that the engine's
 	// waitid then returns at once.
-	seen := h.beforeReap()
+	seen := h.beforeReap(c.copiesOutput())
 	err := c.inner.Wait()
 	c.ProcessState = c.inner.ProcessState
-	var st *Status
-	reapErr := err
+	r := result{ps: c.ProcessState}
 	switch {
 	case c.ProcessState != nil:
-		st, reapErr = statusFromState(c.ProcessState), nil
 	case isErrno(err, syscall.ECHILD):
 		// Another waiter reaped the child; the kernel may keep its
 		// status in the pidfd.
@@ -291,10 +301,27 @@ func (c *Cmd) Wait() error {
 			seen = h.foreignStatus()
 		}
 		err = &ReapedError{Status: seen, Err: err}
-		st, reapErr = seen, err
+		if r.st = seen; seen == nil {
+			r.err = err
+		}
+	default:
+		r.err = err
 	}
-	h.afterReap(st, reapErr)
+	h.afterReap(r)
 	return err
+}
+
+// copiesOutput reports whether os/exec copies the command's I/O in
+// goroutines (a Stdin that is not an *os.File, or such a Stdout or
+// Stderr), so that its Wait returns only once they are done: Cmd.Wait then
+// records the child's status before reaping it, so that Handle waiters get
+// it at once.
+func (c *Cmd) copiesOutput() bool {
+	copies := func(v any) bool {
+		_, file := v.(*os.File)
+		return v != nil && !file
+	}
+	return copies(c.Stdin) || copies(c.Stdout) || copies(c.Stderr)
 }
 
 // Output runs the command and returns its standard output, as

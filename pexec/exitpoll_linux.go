@@ -77,11 +77,11 @@ var (
 // is not remembered: the next call tries again, so a transient shortage
 // costs thread-free waiting only while it lasts.
 func sharedExitPoller() (*exitPoller, error) {
-	if p := pollerPtr.Load(); p != nil {
-		return p, nil
-	}
 	if noExitPoller.Load() {
 		return nil, errors.ErrUnsupported
+	}
+	if p := pollerPtr.Load(); p != nil {
+		return p, nil
 	}
 	pollerMu.Lock()
 	defer pollerMu.Unlock()

@@ -138,7 +138,7 @@ func (h *Handle) pidBeforeReap() *Status {
 	if st != nil {
 		h.observe(st, nil)
 	}
-	h.move(phaseReaping, phaseExited, nil, nil)
+	h.move(phaseReaping, phaseExited, result{})
 	s.gate.Lock()
 	s.reaped = true
 	s.gate.Unlock()

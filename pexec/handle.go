@@ -103,8 +103,7 @@ type Handle struct {
 	state atomic.Int32 // the phase; written only by to, under mu
 
 	mu      sync.Mutex
-	status  *Status // the outcome once settled: a status, or err
-	err     error
+	res     result        // the outcome, once settled
 	done    chan struct{} // closed on leaving phaseRunning (made on demand)
 	settled chan struct{} // closed on reaching phaseSettled (made on demand)
 	closed  chan struct{} // closed on reaching phaseClosed (made on demand)
@@ -119,23 +118,32 @@ func newHandle(pid int, mode Mode, r role) *Handle {
 // phase returns the Handle's phase.
 func (h *Handle) phase() phase { return phase(h.state.Load()) }
 
-// to moves h forward to phase p, recording the outcome when p is
+// result is a process's outcome: a Status; or the os.ProcessState of
+// Cmd.Wait's reap, from which a Status is made when first asked for (the
+// reap itself allocates nothing more than os/exec's); or an error saying
+// why there is no status.
+type result struct {
+	st  *Status
+	ps  *os.ProcessState
+	err error
+}
+
+// to moves h forward to phase p, recording the outcome r when p is
 // phaseSettled, and closes the channels of the phases it passes. A move
 // backwards, or out of phaseClosed, is ignored; so is a second outcome,
-// except that a status from Cmd.Wait's reap, which carries the
-// os.ProcessState, replaces an equal one observed before the reap. It
-// reports whether the phase changed.
-func (h *Handle) to(p phase, st *Status, err error) bool { return h.move(p, p, st, err) }
+// except that the os.ProcessState of Cmd.Wait's reap replaces an equal
+// status observed before the reap. It reports whether the phase changed.
+func (h *Handle) to(p phase, r result) bool { return h.move(p, p, r) }
 
 // move is [Handle.to], restricted to a Handle whose phase is at most from:
 // an observation made by a waiter must not settle an outcome that Cmd.Wait
 // has taken over (phaseReaping).
-func (h *Handle) move(p, from phase, st *Status, err error) bool {
+func (h *Handle) move(p, from phase, r result) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	cur := h.phase()
-	if cur == phaseSettled && p == phaseSettled && st != nil && st.state != nil && h.status != nil && h.status.state == nil {
-		h.status = st
+	if cur == phaseSettled && p == phaseSettled && r.ps != nil && h.res.ps == nil && h.res.err == nil {
+		h.res = result{ps: r.ps}
 	}
 	if p <= cur || cur > from {
 		return false
@@ -145,7 +153,7 @@ func (h *Handle) move(p, from phase, st *Status, err error) bool {
 	}
 	switch p {
 	case phaseSettled:
-		h.status, h.err = st, err
+		h.res = r
 		closeChan(&h.settled)
 	case phaseClosed:
 		closeChan(&h.closed)
@@ -190,11 +198,14 @@ func (h *Handle) closedC() <-chan struct{} {
 func (h *Handle) outcome() (*Status, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.status, h.err
+	if h.res.st == nil && h.res.ps != nil {
+		h.res.st = statusFromState(h.res.ps)
+	}
+	return h.res.st, h.res.err
 }
 
 // markExited records that the process has exited.
-func (h *Handle) markExited() { h.to(phaseExited, nil, nil) }
+func (h *Handle) markExited() { h.to(phaseExited, result{}) }
 
 // hasExited reports whether the process is known to have exited.
 func (h *Handle) hasExited() bool { p := h.phase(); return p > phaseRunning && p < phaseClosed }
@@ -371,7 +382,7 @@ func (h *Handle) Close() error {
 	if h == nil || h.mode == 0 {
 		return errNilHandle
 	}
-	if !h.to(phaseClosed, nil, nil) {
+	if !h.to(phaseClosed, result{}) {
 		return nil
 	}
 	return h.sysClose()

@@ -343,7 +343,9 @@ func (h *Handle) unavailable() error {
 
 // observe records an outcome seen by a Handle waiter: it never replaces
 // one that Cmd.Wait's reap is about to record (phaseReaping).
-func (h *Handle) observe(st *Status, err error) { h.move(phaseSettled, phaseExited, st, err) }
+func (h *Handle) observe(st *Status, err error) {
+	h.move(phaseSettled, phaseExited, result{st: st, err: err})
+}
 
 // regSlot is where the Handle's exit-poller entry is recorded.
 func (h *Handle) regSlot() *atomic.Pointer[pollReg] {
@@ -358,7 +360,7 @@ func (h *Handle) regSlot() *atomic.Pointer[pollReg] {
 // Handle still in phaseExited lost the child to a direct call of
 // cmd.Process.Wait, whose result pexec never sees.
 func (h *Handle) ownerReaped() {
-	h.move(phaseSettled, phaseExited, nil, fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone)))
+	h.move(phaseSettled, phaseExited, result{err: fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone))})
 }
 
 // settleBlocking records the outcome of a process that has exited but that
@@ -388,17 +390,25 @@ func (h *Handle) settleBlocking() {
 
 // beforeReap is called by Cmd.Wait before it reaps the child through the
 // standard library: it waits for the exit on the exit poller (holding no
-// thread; Close does not stop it) and records the status while the child is
-// still a zombie, so that Handle waiters have it at once, not when Cmd.Wait
-// has finished copying output. It returns the status if it found one.
-func (h *Handle) beforeReap() *Status {
+// thread; Close does not stop it). With capture (os/exec's Wait will also
+// wait for I/O copying), it records the status while the child is still a
+// zombie, so that Handle waiters have it at once, not when Cmd.Wait has
+// finished copying output; it returns the status if it found one.
+// Without, Handle waiters wait for the reap, which follows at once.
+func (h *Handle) beforeReap(capture bool) *Status {
 	if h.mode == ModePID {
 		return h.pidBeforeReap()
 	}
 	var st *Status
-	var err error
 	h.control(func(fd int) {
+		if !capture {
+			if !pidfdReadable(fd) {
+				h.awaitEvent(fd, false, nil, nil)
+			}
+			return
+		}
 		var next pending
+		var err error
 		if st, next, err = h.collect(fd); next == untilWaitable {
 			// Not exited yet (or held by a tracer): wait for the exit.
 			h.awaitEvent(fd, false, nil, nil)
@@ -414,7 +424,7 @@ func (h *Handle) beforeReap() *Status {
 			h.observe(st, err)
 		}
 	})
-	h.move(phaseReaping, phaseExited, nil, nil)
+	h.move(phaseReaping, phaseExited, result{})
 	return st
 }
 
@@ -438,10 +448,10 @@ func (h *Handle) foreignStatus() *Status {
 	return st
 }
 
-// afterReap records the outcome of Cmd.Wait's reap (st nil: unknown) and
-// drops the child from the exit poller: its pidfd is being closed.
-func (h *Handle) afterReap(st *Status, err error) {
-	h.to(phaseSettled, st, err)
+// afterReap records the outcome of Cmd.Wait's reap and drops the child
+// from the exit poller: its pidfd is being closed.
+func (h *Handle) afterReap(r result) {
+	h.to(phaseSettled, r)
 	if r := h.sys.breg.Load(); r != nil {
 		if p := pollerPtr.Load(); p != nil {
 			p.reaped(r)

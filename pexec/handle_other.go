@@ -72,15 +72,15 @@ func (h *Handle) sysWait(stop <-chan struct{}) error {
 	return errStopped
 }
 
-func (h *Handle) beforeReap() *Status {
-	h.move(phaseReaping, phaseExited, nil, nil)
+func (h *Handle) beforeReap(bool) *Status {
+	h.move(phaseReaping, phaseExited, result{})
 	h.sys.gate.Lock()
 	h.sys.reaped = true
 	h.sys.gate.Unlock()
 	return nil
 }
 
-func (h *Handle) afterReap(st *Status, err error) { h.to(phaseSettled, st, err) }
+func (h *Handle) afterReap(r result) { h.to(phaseSettled, r) }
 
 // foreignStatus is nil here: there is no exit record without a pidfd.
 func (h *Handle) foreignStatus() *Status { return nil }

@@ -238,7 +238,34 @@ func startTree(t *testing.T, mode pexec.TreeMode) (*pexec.Cmd, []descendant) {
 	if len(ds) != 50 {
 		t.Fatalf("%d descendants; want 50", len(ds))
 	}
+	// "ready" comes once every descendant is forked, not once each setsid
+	// one has left the group: wait for that, so the escapes are certain.
+	ctx := waitTestContext(t)
+	for _, d := range ds {
+		for strings.HasPrefix(d.kind, "setsid") && sessionOf(d.h.Pid()) != d.h.Pid() {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s %d never left its session", d.kind, d.h.Pid())
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
 	return c, ds
+}
+
+// sessionOf returns the session ID of process pid from /proc, or 0.
+func sessionOf(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 4 {
+		return 0
+	}
+	sid, _ := strconv.Atoi(f[3])
+	return sid
 }
 
 // TestTreeKill kills trees of 50 descendants, some in new sessions, some
@@ -344,15 +371,14 @@ func TestTreeCancelGrandchild(t *testing.T) {
 	t.Run("os/exec", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		c := exec.CommandContext(ctx, "sh", "-c", fmt.Sprintf(script, 1, 1))
+		c := exec.CommandContext(ctx, "sh", "-c", "(sleep 1; echo grandchild-done) & echo started; sleep 1")
 		start := time.Now()
 		out, err := c.Output()
 		t.Logf("os/exec: Output returned after %v: %q, %v", time.Since(start), out, err)
-		// It returned only once the grandchild had exited, closing the
-		// pipe: the grandchild is gone by now.
-		pid, _ := strconv.Atoi(strings.Fields(string(out) + " 0")[0])
-		if pid > 0 && syscall.Kill(pid, 0) == nil && processState(pid) != 'Z' {
-			t.Errorf("os/exec's Output returned while the grandchild %d held the pipe", pid)
+		// The shell was killed at the deadline, but Output returned only
+		// once the grandchild had written its last line and exited.
+		if !killedBySIGKILL(err) || string(out) != "started\ngrandchild-done\n" {
+			t.Errorf("os/exec Output = %q, %v; want the shell killed and the grandchild's last line", out, err)
 		}
 	})
 	for _, mode := range []pexec.TreeMode{pexec.TreeAuto, pexec.TreeCgroup, pexec.TreeGroup} {
@@ -388,19 +414,6 @@ func TestTreeCancelGrandchild(t *testing.T) {
 			}
 		})
 	}
-}
-
-// processState returns the state letter of process pid from /proc, or 0.
-func processState(pid int) byte {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 || i+2 >= len(b) {
-		return 0
-	}
-	return b[i+2]
 }
 
 // TestStop: the stop ladder, graceful first and certain last.
