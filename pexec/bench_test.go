@@ -13,6 +13,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"golang.org/x/sys/unix"
 )
 
 // Benchmarks of the cheap, frequent operations, next to their os/exec
@@ -196,6 +197,50 @@ func BenchmarkOutputLargeStderr(b *testing.B) {
 			if !errors.As(err, &ee) || len(ee.Stderr) != 64<<10+len("\n... omitting 9934464 bytes ...\n") {
 				b.Fatalf("Output = %v with %d bytes of stderr", err, len(ee.Stderr))
 			}
+		}
+	})
+}
+
+// BenchmarkCmdWaitExited reaps children that have already exited, started
+// in batches with the timer stopped: Cmd.Wait's own cost, which ../bench
+// judges (pexec must stay within 1.10 times os/exec's).
+func BenchmarkCmdWaitExited(b *testing.B) {
+	runBoth(b, func(b *testing.B, pexecLib bool) {
+		const batch = 200
+		waits := make([]func() error, 0, batch)
+		b.ReportAllocs()
+		b.StopTimer()
+		for done := 0; done < b.N; {
+			k := min(batch, b.N-done)
+			for range k {
+				var pid int
+				if pexecLib {
+					c := pexec.Command("/bin/true")
+					if err := c.Start(); err != nil {
+						b.Fatal(err)
+					}
+					waits, pid = append(waits, c.Wait), c.Process.Pid
+				} else {
+					c := exec.Command("/bin/true")
+					if err := c.Start(); err != nil {
+						b.Fatal(err)
+					}
+					waits, pid = append(waits, c.Wait), c.Process.Pid
+				}
+				var info unix.Siginfo
+				if err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StartTimer()
+			for _, wait := range waits {
+				if err := wait(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			waits = waits[:0]
+			done += k
 		}
 	})
 }
