@@ -41,9 +41,11 @@ type exitPoller struct {
 	epfd int
 	kick int // eventfd, key 0: interrupts the reader
 
-	lead   chan struct{} // holding its one slot makes a waiter the reader
-	events []unix.EpollEvent
-	fire   []chan struct{}
+	lead    chan struct{} // holding its one slot makes a waiter the reader
+	waiters atomic.Int32  // goroutines in wait
+	events  []unix.EpollEvent
+	fire    []chan struct{}
+	parked  *os.File // the epoll instance on the netpoller (see park); the reader's
 
 	mu   sync.Mutex
 	next uint64 // keys: 0 is the eventfd's
@@ -232,7 +234,9 @@ func (p *exitPoller) forget(key uint64) {
 // started only while this waiter reads.
 func (p *exitPoller) wait(ch, stop, closed <-chan struct{}) bool {
 	var watching chan struct{}
+	p.waiters.Add(1)
 	defer func() {
+		p.waiters.Add(-1)
 		if watching != nil {
 			close(watching)
 		}
@@ -285,18 +289,28 @@ func (p *exitPoller) interrupt() {
 // noPark is a test hook: the reader never parks on the netpoller.
 var noPark atomic.Bool
 
-// readerSpinMsec bounds how long the reader blocks in epoll_wait, holding a
-// thread, before it parks on the netpoller: a child that exits within it is
-// noticed as directly as by a thread in waitid (os/exec's way), one that
-// runs longer costs no thread. One reader at a time means one thread at most.
+// readerSpinMsec bounds how long a lone reader blocks in epoll_wait,
+// holding a thread, before it parks on the netpoller: a child that exits
+// within it is noticed as directly as by a thread in waitid (os/exec's
+// way), one that runs longer costs no thread. Only a reader with no other
+// waiter spins: among many waiters, a thread blocked in a system call keeps
+// its P until the runtime's monitor takes it back (up to 10 ms when the
+// program was idle), which would hold up the others; they park at once.
 const readerSpinMsec = 5
 
 // read waits for events, then reports exits; only the holder of lead calls
 // it.
 func (p *exitPoller) read() {
-	n, err := epollWait(p.epfd, p.events, readerSpinMsec)
+	n, err := epollWait(p.epfd, p.events, 0)
+	if n == 0 && err == nil && p.waiters.Load() <= 1 {
+		p.unpark()
+		n, err = epollWait(p.epfd, p.events, readerSpinMsec)
+	}
 	if n == 0 && err == nil {
 		n, err = p.park()
+	}
+	if p.waiters.Load() <= 1 {
+		p.unpark()
 	}
 	if err != nil {
 		return
@@ -335,13 +349,17 @@ func (p *exitPoller) read() {
 	}
 }
 
-// park waits for events parked on the netpoller, holding no thread. It
-// registers a duplicate of the epoll descriptor for the time of the wait
-// only: while it is registered, every exit also wakes the thread that sits
-// in the netpoller, which a reader blocked in epoll_wait does not need.
+// park waits for events parked on the netpoller, holding no thread. The
+// epoll instance is registered with the netpoller (through a duplicate
+// descriptor) while waiters park, and unregistered (unpark) before a lone
+// reader spins and once no waiter is left: while it is registered, every
+// exit also wakes the thread that sits in the netpoller, which a reader
+// blocked in epoll_wait does not need.
 func (p *exitPoller) park() (n int, err error) {
-	if f := p.parkFile(); f != nil {
-		defer f.Close()
+	if p.parked == nil {
+		p.parked = p.parkFile()
+	}
+	if f := p.parked; f != nil {
 		if rc, err := f.SyscallConn(); err == nil {
 			rerr := rc.Read(func(fd uintptr) bool {
 				n, err = epollWait(int(fd), p.events, 0)
@@ -351,10 +369,19 @@ func (p *exitPoller) park() (n int, err error) {
 				return n, err
 			}
 		}
+		p.unpark()
 	}
 	// Not on the netpoller (it refused the descriptor, or no descriptor
 	// was left to duplicate): block this thread, one for all processes.
 	return epollWait(p.epfd, p.events, -1)
+}
+
+// unpark takes the epoll instance off the netpoller.
+func (p *exitPoller) unpark() {
+	if p.parked != nil {
+		p.parked.Close()
+		p.parked = nil
+	}
 }
 
 // parkFile returns a duplicate of the epoll descriptor registered with the
