@@ -28,6 +28,7 @@ import (
 
 func init() {
 	testhelper.Register("pdeathsig-parent", pdeathsigParentHelper)
+	testhelper.Register("tree-unprivileged", treeUnprivilegedHelper)
 }
 
 // treeModes are the containments the tests run; each skips where it cannot.
@@ -595,4 +596,66 @@ func TestTreeCgroupLeavesNoDirectory(t *testing.T) {
 	if len(left) > 0 {
 		t.Errorf("cgroup leaves left behind: %v", left)
 	}
+}
+
+// unprivilegedReport is what tree-unprivileged saw.
+type unprivilegedReport struct {
+	Setup        string
+	UID          int
+	CgroupErr    string // TreeSupport(TreeCgroup)
+	CgroupDenied bool   // ... wraps os.ErrPermission
+	AutoTree     string // Tree() of a TreeAuto child
+	AutoErr      string
+	ExplicitErr  string // Start of a TreeCgroup child
+	ExplicitPerm bool   // ... wraps os.ErrPermission
+}
+
+// TestTreeWithoutCgroupRights: where the caller may not create cgroups
+// (here: root turned nobody), TreeAuto falls back to a process group and
+// says why, and only an explicit TreeCgroup fails the Start.
+func TestTreeWithoutCgroupRights(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testhelper.Command("tree-unprivileged") // accounted for
+		t.Skip("dropping to an unprivileged user needs root; CI runs as root")
+	}
+	skipNoPidfd(t)
+	var rep unprivilegedReport
+	testhelper.RunReport(waitTestContext(t), t, nil, &rep, "tree-unprivileged")
+	if rep.Setup != "" {
+		t.Fatalf("helper: %s", rep.Setup)
+	}
+	t.Logf("as uid %d: TreeSupport(TreeCgroup) = %s; TreeAuto gave %s; TreeCgroup: %s", rep.UID, rep.CgroupErr, rep.AutoTree, rep.ExplicitErr)
+	if !rep.CgroupDenied {
+		t.Errorf("TreeSupport(TreeCgroup) as nobody = %q; want an error wrapping os.ErrPermission", rep.CgroupErr)
+	}
+	if rep.AutoErr != "" || rep.AutoTree != pexec.TreeGroup.String() {
+		t.Errorf("TreeAuto as nobody: Tree() = %s, Start error %q; want group, nil", rep.AutoTree, rep.AutoErr)
+	}
+	if !rep.ExplicitPerm {
+		t.Errorf("TreeCgroup as nobody: Start = %q; want an error wrapping os.ErrPermission", rep.ExplicitErr)
+	}
+}
+
+// treeUnprivilegedHelper becomes nobody, then tries the tree modes.
+func treeUnprivilegedHelper([]string) int {
+	var rep unprivilegedReport
+	if err := errors.Join(syscall.Setgroups(nil), syscall.Setgid(65534), syscall.Setuid(65534)); err != nil {
+		rep.Setup = err.Error()
+		return testhelper.Report(rep)
+	}
+	rep.UID = os.Getuid()
+	err := pexec.TreeSupport(pexec.TreeCgroup)
+	rep.CgroupErr, rep.CgroupDenied = fmt.Sprint(err), errors.Is(err, os.ErrPermission)
+	auto := pexec.Command("true")
+	auto.Tree = pexec.TreeAuto
+	if err := auto.Run(); err != nil {
+		rep.AutoErr = err.Error()
+	} else {
+		rep.AutoTree = auto.Handle().Tree().String()
+	}
+	explicit := pexec.Command("true")
+	explicit.Tree = pexec.TreeCgroup
+	err = explicit.Run()
+	rep.ExplicitErr, rep.ExplicitPerm = fmt.Sprint(err), errors.Is(err, os.ErrPermission)
+	return testhelper.Report(rep)
 }
