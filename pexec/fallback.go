@@ -3,6 +3,8 @@
 package pexec
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"sync"
 	"syscall"
@@ -100,6 +102,22 @@ func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
 		target = -pgid
 	}
 	return signalError("kill", unix.Kill(target, unix.Signal(sig)))
+}
+
+// pidSignalTree signals the process group the child leads (TreeGroup):
+// kill(-pgid) while the child is unreaped, even as a zombie, when its PID,
+// which is the group's ID, cannot have been reused. Once Cmd.Wait has
+// reaped it, the group cannot be signalled without a PID race: an error
+// wrapping errors.ErrUnsupported, never os.ErrProcessDone while members may
+// live.
+func (h *Handle) pidSignalTree(sig syscall.Signal) error {
+	s := &h.sys.pid
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.reaped {
+		return fmt.Errorf("pexec: SignalTree: process %d, the group's leader, has been reaped; without pidfds its group cannot be signalled without a PID race: %w", h.pid, errors.ErrUnsupported)
+	}
+	return signalError("kill", unix.Kill(-h.pid, unix.Signal(sig)))
 }
 
 // pidSettle records the outcome of the exited child, observed without

@@ -18,8 +18,11 @@ import (
 //
 // Stop is safe to call concurrently (every caller gets the same Status; the
 // first grace to run out sends the SIGKILL) and after the process has
-// exited (it then returns the Status at once, after signalling what is
-// left of the tree). It holds no OS thread while it waits in ModePidFD.
+// exited: it then returns the Status at once if the process has no tree or
+// its tree is empty, and otherwise stops what is left of the tree as above.
+// It holds no OS thread while it waits in ModePidFD. Where the tree cannot
+// be signalled (TreeGroup without pidfds, once the leader has been reaped),
+// it returns that error.
 //
 // ctx bounds the whole call: if it is done first, Stop sends SIGKILL if it
 // has not yet, and returns an error wrapping ctx.Err(); the process is then

@@ -201,9 +201,7 @@ func (t *groupTree) mode() TreeMode { return TreeGroup }
 
 func (t *groupTree) signal(h *Handle, sig syscall.Signal) error {
 	if t.leader == nil {
-		// PID mode: kill(-pgid) only while the leader is unreaped, when
-		// the group's ID cannot name another group.
-		return h.signalFlags(sig, unix.PIDFD_SIGNAL_PROCESS_GROUP)
+		return h.pidSignalTree(sig)
 	}
 	if !t.leader.acquire() {
 		return os.ErrProcessDone // the group was found empty

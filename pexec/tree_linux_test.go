@@ -427,7 +427,7 @@ func TestStop(t *testing.T) {
 	}{
 		{"traps SIGTERM and exits 0", `trap 'exit 0' TERM; echo ready; while :; do sleep 0.01; done`, time.Minute, "exit status 0"},
 		{"ignores SIGTERM", `trap '' TERM; echo ready; while :; do sleep 0.01; done`, 50 * time.Millisecond, "signal: killed"},
-		{"no grace", `echo ready; sleep 3600`, 0, "signal: killed"},
+		{"no grace", `echo ready; exec sleep 3600`, 0, "signal: killed"},
 	}
 	for _, tree := range []pexec.TreeMode{pexec.TreeNone, pexec.TreeAuto} {
 		for _, tt := range tests {
@@ -658,4 +658,54 @@ func treeUnprivilegedHelper([]string) int {
 	err = explicit.Run()
 	rep.ExplicitErr, rep.ExplicitPerm = fmt.Sprint(err), errors.Is(err, os.ErrPermission)
 	return testhelper.Report(rep)
+}
+
+// TestTreeGroupPIDMode: without pidfds a group is signalled by kill(-pgid)
+// only while its leader is unreaped (a zombie included); once Cmd.Wait has
+// reaped it, SignalTree says it cannot, never that the tree is gone.
+func TestTreeGroupPIDMode(t *testing.T) {
+	t.Cleanup(pexec.SetForcePIDMode(true))
+	ctx := waitTestContext(t)
+	c := pexec.Command("sh", "-c", "sleep 3600 >/dev/null 2>&1 & echo $!; exit 0")
+	c.Tree = pexec.TreeGroup
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	member, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil {
+		t.Fatalf("child said %q", line)
+	}
+	h := c.Handle()
+	if _, err := h.WaitContext(ctx); err != nil { // the leader exits; a zombie until Cmd.Wait
+		t.Fatal(err)
+	}
+	// The member is alive and in the group: kill(2) by its PID, which is
+	// its own while it lives (it is the group's), only tests it.
+	if err := h.SignalTree(syscall.Signal(0)); err != nil {
+		t.Fatalf("SignalTree(0) with the leader a zombie: %v", err)
+	}
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	err = h.KillTree()
+	if !errors.Is(err, errors.ErrUnsupported) {
+		t.Errorf("KillTree after the leader's reap, in PID mode = %v; want errors.ErrUnsupported", err)
+	}
+	if isDone(h.TreeDone()) {
+		t.Error("TreeDone closed while a member lives")
+	}
+	// Clean up by the member's group: the leader was reaped, but the member
+	// keeps the group, and so its ID, allocated.
+	syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+	_ = member
+	select {
+	case <-h.TreeDone():
+	case <-ctx.Done():
+		t.Fatal("TreeDone never closed")
+	}
 }

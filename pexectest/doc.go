@@ -7,8 +7,9 @@
 //   - leak checks that fail a test, or the run, that leaves a child process
 //     running or unreaped, name each one, and clean up ([VerifyNone],
 //     [Main]);
-//   - processes bound to a test, stopped and reaped by its clean-up
-//     ([Start]);
+//   - processes bound to a test, stopped with their whole process tree and
+//     reaped by its clean-up, which reports what a process that ended left
+//     running ([Start]);
 //   - outcomes as comparable values, for tables of tests ([Outcome], [Run]);
 //   - fault injection: pidfds denied by seccomp ([Jailed]), forced PID
 //     reuse in a PID namespace of one's own ([InPIDNamespace],
@@ -36,14 +37,25 @@
 // [IgnoreCurrent] exempt known long-lived processes; [ReportOnly] reports
 // without failing. A report names each leak (PID, state, command line,
 // helper, the test that started it when [Start] did, its descendants); the
-// check then kills and reaps them, race-free where pidfds work.
+// check then kills and reaps them, race-free where pidfds work. An orphaned
+// grandchild, which the test process cannot see as a child, is found
+// through the tree of the process that [Start] started (see below).
 //
 // # Processes bound to a test
 //
 // [Start] starts a command and binds it to a testing.TB: the test's
-// clean-up stops it (SIGTERM, then SIGKILL after [Grace]) and reaps it,
-// and a process that failed on its own before then, unseen by the test,
-// fails the test. It works with parallel tests and subtests.
+// clean-up stops it with [pexec.Handle.Stop] (SIGTERM, then SIGKILL after
+// [Grace]) and reaps it, and a process that failed on its own before then,
+// unseen by the test, fails the test. It works with parallel tests and
+// subtests.
+//
+// Start contains the process and its descendants in one tree
+// ([pexec.TreeAuto]: a cgroup where the test may create one, a process
+// group otherwise; the [Tree] option changes it or opts out), so the stop
+// reaches the whole tree, and descendants that a process which ended left
+// behind (a double-forked daemon, a shell's background job) fail the test
+// as leaks, named one by one, and are killed with
+// [pexec.Handle.KillTree].
 //
 // # Outcomes for tables
 //

@@ -1,5 +1,7 @@
 package pexectest
 
+import "github.com/pexec-dev/pexec/pexec"
+
 // HelperEnvFor exposes helperEnv, the environment of a helper, to
 // TestHelperEnv.
 func HelperEnvFor(name string, env []string, gocoverdir string) []string {
@@ -19,4 +21,10 @@ func SetScanHook(f func(scan int)) (restore func()) {
 func SetMainCalled(called bool) (restore func()) {
 	old := mainCalled.Swap(called)
 	return func() { mainCalled.Store(old) }
+}
+
+// KeepTree hands the tree of cmd, started with one, to the leak checks as
+// if Start's clean-up could not empty it, naming test as its test.
+func KeepTree(cmd *pexec.Cmd, test string) {
+	keepTree(newTree(cmd, test))
 }

@@ -18,8 +18,17 @@ import (
 // [MaxWait] is not a leak, nor one ignored by an option, nor one that
 // [Start] has bound to a test whose clean-up has not run yet. Grandchildren
 // that were orphaned (their parent, the test's child, exited) belong to
-// another reaper and are not seen; those below a leaked child are reported
-// with it, as its Descendants, and killed with it.
+// another reaper and are not seen as children; those below a leaked child
+// are reported with it, as its Descendants, and killed with it.
+//
+// A process that [Start] started with a tree (see [Tree]) answers for its
+// descendants, orphans included: when it has ended and its tree still
+// holds processes, the Leak describes it (State "exited (exit status 0);
+// its tree (cgroup) is not empty") with the processes left in its tree as
+// Descendants, whoever adopted them (with a cgroup, every process started
+// below it; with a process group, those that did not leave the group).
+// Start's clean-up reports such a tree; the leak checks report it again if
+// the clean-up could not empty it.
 type Leak struct {
 	// PID is the process ID.
 	PID int
@@ -32,13 +41,16 @@ type Leak struct {
 	// started it (read from its environment while it runs).
 	Helper string
 	// State is "running", "stopped", or, for a zombie, "exited (exit
-	// status 3), not reaped" or "exited (signal SIGKILL), not reaped".
+	// status 3), not reaped" or "exited (signal SIGKILL), not reaped"; for
+	// a process whose tree outlived it, "exited (exit status 0); its tree
+	// (group) is not empty".
 	State string
 	// Test names the test that started the process through [Start], when
 	// known.
 	Test string
 	// Descendants are the processes the leaked process started that were
-	// still its children (and theirs, recursively).
+	// still its children (and theirs, recursively); for a process that
+	// Start started with a tree, the live processes of its tree.
 	Descendants []Leak
 }
 
@@ -63,16 +75,15 @@ type leaked struct {
 	Leak
 	key    procKey
 	zombie bool
+	// tree is set for the tree of a process Start started, which has
+	// ended, and members are the processes found in it.
+	tree    *tree
+	members []member
 }
 
 // leakReport words what a check found, when, for a test failure or stderr.
 func leakReport(leaks []leaked, when string) string {
 	var b strings.Builder
-	n := "1 child process"
-	if len(leaks) > 1 {
-		n = fmt.Sprintf("%d child processes", len(leaks))
-	}
-	fmt.Fprintf(&b, "pexectest: %s leaked (found %s); killed and reaped now:\n", n, when)
 	var tree func(ls []Leak, indent string)
 	tree = func(ls []Leak, indent string) {
 		for _, l := range ls {
@@ -80,9 +91,29 @@ func leakReport(leaks []leaked, when string) string {
 			tree(l.Descendants, indent+"    ")
 		}
 	}
-	for _, l := range leaks {
-		tree([]Leak{l.Leak}, "    ")
+	list := func(ls []leaked, one, many, what string) {
+		if len(ls) == 0 {
+			return
+		}
+		n := "1 " + one
+		if len(ls) > 1 {
+			n = fmt.Sprintf("%d %s", len(ls), many)
+		}
+		fmt.Fprintf(&b, "pexectest: %s (found %s); %s:\n", n, when, what)
+		for _, l := range ls {
+			tree([]Leak{l.Leak}, "    ")
+		}
 	}
+	var children, trees []leaked
+	for _, l := range leaks {
+		if l.tree != nil {
+			trees = append(trees, l)
+		} else {
+			children = append(children, l)
+		}
+	}
+	list(children, "child process leaked", "child processes leaked", "killed and reaped now")
+	list(trees, "process tree left behind by a process that ended", "process trees left behind by processes that ended", "killed now")
 	return b.String()
 }
 
@@ -158,8 +189,12 @@ func findLeaks(o *options) ([]leaked, error) {
 	delay := time.Millisecond
 	for scan := 1; ; scan++ {
 		leaks, err := scanChildren(o)
-		if err != nil || len(leaks) == 0 {
+		if err != nil {
 			return nil, err
+		}
+		leaks = append(leaks, scanTrees()...)
+		if len(leaks) == 0 {
+			return nil, nil
 		}
 		if testHookScan != nil {
 			testHookScan(scan)
@@ -178,7 +213,11 @@ func findLeaks(o *options) ([]leaked, error) {
 func cleanUp(leaks []leaked) error {
 	var errs []error
 	for _, l := range leaks {
-		if err := killLeak(l); err != nil {
+		kill := killLeak
+		if l.tree != nil {
+			kill = killTreeLeak
+		}
+		if err := kill(l); err != nil {
 			errs = append(errs, fmt.Errorf("pid %d: %w", l.PID, err))
 		}
 	}

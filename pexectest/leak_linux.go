@@ -18,6 +18,7 @@ import (
 // procStat is what the leak checks read of a process in /proc/<pid>/stat.
 type procStat struct {
 	ppid  int
+	pgrp  int  // the process group's ID
 	state byte // R, S, D, T, t, Z, X, ...
 	comm  string
 	start uint64 // start time, in clock ticks after boot (field 22)
@@ -44,6 +45,7 @@ func readStat(pid int) (procStat, error) {
 	}
 	st := procStat{state: f[0][0], comm: string(b[open+1 : end])}
 	st.ppid, _ = strconv.Atoi(f[1])
+	st.pgrp, _ = strconv.Atoi(f[2])
 	st.start, _ = strconv.ParseUint(f[19], 10, 64)
 	if len(f) > 49 {
 		st.exitCode, _ = strconv.Atoi(f[49])
@@ -237,7 +239,7 @@ func describeDescendants(leaks []leaked) {
 		return out
 	}
 	for i := range leaks {
-		if !leaks[i].zombie {
+		if !leaks[i].zombie && leaks[i].tree == nil {
 			leaks[i].Descendants = walk(leaks[i].PID)
 		}
 	}
@@ -399,19 +401,30 @@ func reap(t target, d time.Duration) error {
 		return nil
 	}
 	// PID mode: the child cannot be reaped by anyone but this process's
-	// waiters, so its PID stays its own until the wait4 below.
-	waitState(t.pid, d, func(procStat) bool { return false })
-	var ws unix.WaitStatus
-	pid, err := unix.Wait4(t.pid, &ws, unix.WNOHANG, nil)
-	switch {
-	case err == unix.ECHILD:
-		return nil
-	case err != nil:
-		return os.NewSyscallError("wait4", err)
-	case pid == 0:
-		return fmt.Errorf("still running %v after SIGKILL", d)
+	// waiters, so its PID stays its own until the wait4 below. /proc
+	// cannot tell when to call it: the main thread of a multi-threaded
+	// process shows as a zombie while its other threads are still exiting,
+	// and it cannot be reaped until they have.
+	deadline := time.Now().Add(d)
+	delay := 100 * time.Microsecond
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(t.pid, &ws, unix.WNOHANG, nil)
+		switch {
+		case err == unix.ECHILD:
+			return nil
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return os.NewSyscallError("wait4", err)
+		case pid != 0:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("still running %v after SIGKILL", d)
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 20*time.Millisecond)
 	}
-	return nil
 }
 
 // fdExited reports whether the process of a pidfd has exited (the pidfd

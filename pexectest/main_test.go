@@ -86,6 +86,18 @@ func init() {
 		time.Sleep(time.Hour)
 		return 0
 	})
+	// orphan: starts a sleeping helper of its own, prints its PID and
+	// exits, leaving it orphaned (reparented away from the test process
+	// and from the tree's leader).
+	pexectest.Register("orphan", func([]string) int {
+		c := pexectest.Command("sleep")
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println(c.Process.Pid)
+		return 0
+	})
 	// race: has a data race, which the race detector reports.
 	pexectest.Register("race", func([]string) int {
 		var x int

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/pexec-dev/pexec/pexec"
 )
 
 // An Option changes what [VerifyNone], [Find], [Main] or [Start] do. Each
@@ -31,6 +33,7 @@ type options struct {
 	grace       time.Duration
 	afterRun    func(code int) int
 	reportOnly  bool
+	tree        pexec.TreeMode
 }
 
 // procKey identifies a process for good: a PID and the process's start time
@@ -42,7 +45,7 @@ type procKey struct {
 }
 
 func buildOptions(opts []Option) *options {
-	o := &options{maxWait: defaultMaxWait, grace: defaultGrace}
+	o := &options{maxWait: defaultMaxWait, grace: defaultGrace, tree: pexec.TreeAuto}
 	for _, opt := range opts {
 		if opt != nil {
 			opt.apply(o)
@@ -100,25 +103,49 @@ func IgnoreCurrent() Option {
 // child processes to go away by themselves before calling them leaked: a
 // child that is exiting, or that another goroutine is about to reap, is not
 // a leak. The checks look again and again, with back-off, until none is
-// left or d has passed. The default is one second; it is spent only when
-// something is left.
+// left or d has passed. For [Start], it is how long the clean-up gives the
+// tree of a process that has ended to empty before it reports the members
+// left as leaked (see [Tree]). The default is one second; it is spent only
+// when something is left.
 func MaxWait(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.maxWait = max(d, 0) })
 }
 
-// Grace sets how long [Start]'s clean-up gives the process, after SIGTERM,
-// to exit before it sends SIGKILL. The default is three seconds.
+// Grace sets how long [Start]'s clean-up gives the process (and its tree,
+// see [Tree]), after SIGTERM, to exit before it sends SIGKILL. The default
+// is three seconds.
 func Grace(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.grace = max(d, 0) })
 }
 
-// ReportOnly makes the leak checks ([VerifyNone], [Main]) report leaks
-// and clean them up without failing: VerifyNone logs with t.Log instead of
+// ReportOnly makes the leak checks ([VerifyNone], [Main], and [Start]'s
+// check of the tree a process leaves behind) report leaks and clean them
+// up without failing: VerifyNone and Start log with t.Log instead of
 // t.Error, and Main prints its report but keeps the run's exit code. It is
 // meant for adopting the checks in a suite that still leaks, until its
 // leaks are fixed.
 func ReportOnly() Option {
 	return optionFunc(func(o *options) { o.reportOnly = true })
+}
+
+// Tree sets the containment ([pexec.TreeMode]) that [Start] gives a command
+// whose Cmd.Tree is [pexec.TreeNone], the zero value; a Tree the caller set
+// is kept. The default is [pexec.TreeAuto]: the process and every process
+// it starts are held together, in a cgroup of their own where the test may
+// create one (root, or a delegated cgroup) and in a process group of their
+// own otherwise, so that Start's clean-up stops the whole tree and reports
+// what a process that ended left running (see Start).
+//
+// Tree(pexec.TreeNone) keeps os/exec's behaviour: the clean-up stops the
+// process alone, and its descendants are on their own. Use it for a
+// process that must stay in the test's process group: in the process
+// group fallback the process leads a group of its own, so a Ctrl-C typed
+// at the terminal reaches the test binary but not the tree, which then
+// outlives a test binary that dies without running its clean-ups (as any
+// process does when the binary dies of a -timeout panic). To insist on a
+// mode (a cgroup, failing where there is none), set Cmd.Tree instead.
+func Tree(mode pexec.TreeMode) Option {
+	return optionFunc(func(o *options) { o.tree = mode })
 }
 
 // AfterRun makes [Main] call f with the exit code of the run (after its

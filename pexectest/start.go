@@ -18,51 +18,88 @@ import (
 // test's own goroutine. It works with parallel tests and subtests alike:
 // each process belongs to the t it was started with.
 //
-// The clean-up stops the process gracefully: SIGTERM through its
-// [pexec.Handle] (which can never reach another process that reused the
-// PID), up to [Grace] (three seconds by default) for it to exit, then
-// SIGKILL, and reaps it with cmd.Wait. Being stopped that way is expected,
-// whatever status it ends with (a SIGKILL after the grace period is
-// logged). What is unexpected, and reported with t.Errorf naming the
-// [Outcome], is a process that ended by itself before the clean-up with a
-// failure (a non-zero exit code or a signal) that the test did not wait
-// for. A test that wants to see a failure waits for the process itself:
-// once cmd.Wait has returned, the clean-up has nothing to do. (Call
-// cmd.Wait from the test, not from a goroutine still running when the
-// test ends: a Cmd must not be waited for twice at once.)
+// Unless cmd.Tree is set, or the [Tree] option says otherwise, Start sets
+// cmd.Tree to [pexec.TreeAuto]: the process is started with every process
+// it will start contained in one tree (a cgroup, or a process group where
+// the test may not create cgroups; [pexec.Handle.Tree] tells which), and
+// the clean-up acts on the whole tree.
+//
+// The clean-up stops the process gracefully with [pexec.Handle.Stop]:
+// SIGTERM (to the whole tree), up to [Grace] (three seconds by default) for
+// the process to exit and the tree to empty, then SIGKILL (to the tree),
+// and reaps the process with cmd.Wait. Signals go through the process's
+// pidfd, or the tree's cgroup, so they can never reach a process that
+// reused a PID. Being stopped that way is expected, whatever status the
+// process ends with (a SIGKILL after the grace period is logged). What is
+// unexpected, and reported with t.Errorf naming the [Outcome], is a process
+// that ended by itself before the clean-up with a failure (a non-zero exit
+// code or a signal) that the test did not wait for. A test that wants to
+// see a failure waits for the process itself: once cmd.Wait has returned,
+// the clean-up has nothing to stop. (Call cmd.Wait from the test, not from
+// a goroutine still running when the test ends: a Cmd must not be waited
+// for twice at once.)
+//
+// A process that ended (by itself, or waited for by the test) while
+// processes of its tree run on left them behind: a daemon it
+// double-forked, a background job of a shell. The clean-up gives them
+// [MaxWait] to exit, then reports them with t.Error as leaked, naming
+// each one still in the tree (PID, state, command line, helper), and kills
+// them all with [pexec.Handle.KillTree]. The list is read just before the
+// kill, so a process that the tree forks meanwhile may be missing from it,
+// but not from the kill: with a cgroup, the members are those in its
+// cgroup.procs (and in the cgroups below it; pexec does not say where the
+// cgroup is, so Start reads it from /proc/<pid>/cgroup as the process
+// starts) and the kill is cgroup.kill;
+// with a process group, the members are the live processes of the group
+// (a descendant that left the group with setsid or setpgid escapes both the
+// list and the kill, as [pexec.TreeGroup] documents). [ReportOnly] makes the
+// report a log. A tree the clean-up cannot empty is reported again, and
+// killed again, by the leak checks ([VerifyNone], [Main]).
 //
 // Until the process's clean-up has run, the leak checks do not count it as
 // leaked, and afterwards they name t as the test that started it.
 func Start(t testing.TB, cmd *pexec.Cmd, opts ...Option) {
 	t.Helper()
 	o := buildOptions(opts)
+	if cmd.Tree == pexec.TreeNone && cmd.Process == nil {
+		cmd.Tree = o.tree
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("pexectest: Start: %s: %v", cmd, err)
 	}
 	key := procKey{cmd.Process.Pid, procStart(cmd.Process.Pid)}
+	tr := newTree(cmd, t.Name())
 	bind(key, t.Name(), cmd.String())
 	t.Cleanup(func() {
-		if cmd.ProcessState != nil { // the test waited for it
-			unbind(key)
-			return
+		r := stopProcess(cmd, tr, o)
+		if r.left != nil {
+			msg := leakReport([]leaked{*r.left}, "at the clean-up of "+t.Name())
+			if o.reportOnly {
+				t.Log(msg)
+			} else {
+				t.Error(msg)
+			}
 		}
-		how, err := stopProcess(cmd, o.grace)
-		if errors.Is(err, errWaitHung) {
+		if r.treeErr != nil {
+			keepTree(tr)
+			t.Errorf("pexectest: %s: %v", cmd, r.treeErr)
+		}
+		if errors.Is(r.err, errWaitHung) {
 			bound.Lock()
 			bound.m[key] = boundChild{test: t.Name(), command: cmd.String()}
 			bound.Unlock()
-			t.Errorf("pexectest: %s: %v", cmd, err)
+			t.Errorf("pexectest: %s: %v", cmd, r.err)
 			return
 		}
 		unbind(key)
-		if how == waitedBefore {
+		if r.how == waitedBefore {
 			return
 		}
-		out := outcomeOf(cmd, err)
+		out := outcomeOf(cmd, r.err)
 		switch {
-		case how == exitedBefore && out != (Outcome{}):
+		case r.how == exitedBefore && out != (Outcome{}):
 			t.Errorf("pexectest: %s ended before the end of %s, unexpectedly: %s", cmd, t.Name(), out)
-		case how == killed:
+		case r.how == killed:
 			t.Logf("pexectest: %s did not exit within %v of SIGTERM (or cannot get SIGTERM here); killed", cmd, o.grace)
 		}
 	})
@@ -82,31 +119,40 @@ const (
 // pipes held open by a grandchild, for one).
 var errWaitHung = errors.New("pexectest: Wait did not return within 10s after the process ended")
 
-// stopProcess ends cmd's process if it still runs and reaps it, returning
-// how and what cmd.Wait returned.
-//
-// TODO(pexec): this is the stop ladder that Handle.Stop(ctx, grace) will
-// provide (and Handle.KillTree, for a Cmd whose Tree contains its
-// descendants); switch to them once they land. Keep it the only place that
-// signals a Start-bound process.
-func stopProcess(cmd *pexec.Cmd, grace time.Duration) (stopHow, error) {
+// killWait bounds the wait for a process, or a tree, to go after SIGKILL.
+const killWait = 10 * time.Second
+
+// stopResult is what the clean-up of Start found and did.
+type stopResult struct {
+	how     stopHow
+	err     error   // what cmd.Wait returned
+	left    *leaked // what the process's tree kept after the process ended, or nil
+	treeErr error   // the tree could not be emptied
+}
+
+// stopProcess ends cmd's process, and its tree tr (nil without one), if it
+// still runs, checks the tree of a process that has ended, and reaps the
+// process. It is the only place that signals a Start-bound process.
+func stopProcess(cmd *pexec.Cmd, tr *tree, o *options) stopResult {
+	var r stopResult
+	if cmd.ProcessState != nil { // the test waited for it
+		r.how = waitedBefore
+		r.left, r.treeErr = tr.leftBehind(o)
+		return r
+	}
 	h := cmd.Handle()
-	how := exitedBefore
-	switch err := h.Signal(syscall.SIGTERM); {
+	switch err := h.Signal(syscall.Signal(0)); {
 	case err == nil:
-		how = terminated
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		_, werr := h.WaitContext(ctx)
-		cancel()
-		if werr != nil && h.Kill() == nil {
-			how = killed
-		}
+		r.how, r.treeErr = stopLadder(cmd, o.grace)
 	case errors.Is(err, os.ErrProcessDone):
+		// Before the reap: what the tree kept may hold the output pipes
+		// that cmd.Wait waits for.
+		r.left, r.treeErr = tr.leftBehind(o)
 	default:
-		// SIGTERM unsupported (Windows) or the Handle closed by the test:
+		// Signals unsupported (Windows) or the Handle closed by the test:
 		// the os.Process is race-free too (pidfd-based on Linux).
 		if cmd.Process.Kill() == nil {
-			how = killed
+			r.how = killed
 		}
 	}
 	done := make(chan error, 1)
@@ -114,10 +160,36 @@ func stopProcess(cmd *pexec.Cmd, grace time.Duration) (stopHow, error) {
 	select {
 	case err := <-done:
 		if err != nil && cmd.ProcessState == nil && err.Error() == "exec: Wait was already called" {
-			return waitedBefore, nil // the test's Wait failed (a foreign reap, for one)
+			r.how = waitedBefore // the test's Wait failed (a foreign reap, for one)
+			return r
 		}
-		return how, err
+		r.err = err
 	case <-time.After(10 * time.Second):
-		return how, errWaitHung
+		r.err = errWaitHung
 	}
+	return r
+}
+
+// stopLadder stops cmd's running process, and its tree, with Handle.Stop:
+// SIGTERM, up to grace, SIGKILL. The error says what is left after that.
+func stopLadder(cmd *pexec.Cmd, grace time.Duration) (stopHow, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), grace+killWait)
+	defer cancel()
+	st, err := cmd.Handle().Stop(ctx, grace)
+	switch {
+	case err == nil && st.Signaled() && st.Signal() == syscall.SIGKILL:
+		return killed, nil
+	case err == nil:
+		return terminated, nil
+	case ctx.Err() != nil:
+		// Stop sent SIGKILL, but the process or a process of its tree is
+		// still there (uninterruptible, or stopped by a debugger).
+		return killed, err
+	}
+	// Stop could not signal (SIGTERM unsupported, as on Windows): the
+	// os.Process is race-free too (pidfd-based on Linux).
+	if cmd.Handle().Tree() != pexec.TreeNone && cmd.Handle().KillTree() == nil || cmd.Process.Kill() == nil {
+		return killed, nil
+	}
+	return exitedBefore, nil
 }
