@@ -1109,7 +1109,7 @@ func TestMigrationSameEdgeCases(t *testing.T) {
 // example it names must exist.
 func TestMigrationDocNamesExist(t *testing.T) {
 	var src strings.Builder
-	for _, dir := range []string{".", "../cmd/pidreuse", "../examples/supervisor"} {
+	for _, dir := range []string{".", "../cmd/pidreuse", "../examples/supervisor", "../pexectest", "../internal/cgroup", "../bench"} {
 		files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 		if err != nil {
 			t.Fatal(err)
