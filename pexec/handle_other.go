@@ -61,16 +61,7 @@ func (h *Handle) awaitExit(stop, closed <-chan struct{}) error {
 
 // sysWait waits for Cmd.Wait's reap, the only way to learn of the exit
 // here.
-func (h *Handle) sysWait(stop <-chan struct{}) error {
-	_, settled, closed := h.waitChans()
-	select {
-	case <-settled:
-		return nil
-	case <-stop:
-	case <-closed:
-	}
-	return errStopped
-}
+func (h *Handle) sysWait(stop <-chan struct{}) error { return h.awaitExit(stop, h.closedC()) }
 
 func (h *Handle) beforeReap(bool) *Status {
 	h.move(phaseReaping, phaseExited, result{})

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
-	"path"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/pexec-dev/pexec/internal/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -309,81 +309,6 @@ func procInfo(pid int) (*Info, error) {
 // procCgroupID returns the ID of the cgroup v2 cgroup listed in
 // <dir>/cgroup, or 0 if it cannot be found.
 func procCgroupID(dir string) uint64 {
-	b, err := os.ReadFile(dir + "/cgroup")
-	if err != nil {
-		return 0
-	}
-	var rel string
-	for line := range strings.Lines(string(b)) {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			rel = strings.TrimSpace(p)
-			break
-		}
-	}
-	mnt := cgroup2Mount()
-	if rel == "" || mnt.dir == "" {
-		return 0
-	}
-	if mnt.root != "/" {
-		r, ok := strings.CutPrefix(rel, mnt.root)
-		if !ok || (r != "" && r[0] != '/') {
-			return 0
-		}
-		rel = r
-	}
-	p := path.Join(mnt.dir, rel)
-	if id, err := handleID(unix.AT_FDCWD, p, 0); err == nil {
-		return id
-	}
-	var st unix.Stat_t
-	if bits.UintSize != 64 || unix.Stat(p, &st) != nil {
-		return 0
-	}
-	return uint64(st.Ino)
-}
-
-// mountPoint is where a file system is mounted (dir) and which of its
-// directories the mount shows there (root).
-type mountPoint struct{ dir, root string }
-
-// cgroup2Mount finds, once, where the cgroup2 file system is mounted and
-// which of its directories the mount shows.
-var cgroup2Mount = sync.OnceValue(func() (m mountPoint) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return m
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options... - fstype ...
-		pre, post, ok := strings.Cut(sc.Text(), " - ")
-		fields := strings.Fields(pre)
-		if !ok || len(fields) < 5 || !strings.HasPrefix(post, "cgroup2 ") {
-			continue
-		}
-		m.root, m.dir = unescapeMountinfo(fields[3]), unescapeMountinfo(fields[4])
-		return m
-	}
-	return m
-})
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of
-// /proc/self/mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	id, _ := cgroup.ProcessID(dir)
+	return id
 }

@@ -44,7 +44,7 @@ func Root() (mount, dir string, err error) {
 type where struct{ mount, dir, rel string }
 
 var self = sync.OnceValues(func() (where, error) {
-	mi, err := os.ReadFile("/proc/self/mountinfo")
+	mi, err := mountinfo()
 	if err != nil {
 		return where{}, err
 	}
@@ -54,6 +54,31 @@ var self = sync.OnceValues(func() (where, error) {
 	}
 	return parseRoot(mi, cg)
 })
+
+// mountinfo reads /proc/self/mountinfo once.
+var mountinfo = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/proc/self/mountinfo") })
+
+// ProcessID returns the ID of the cgroup2 cgroup of the process whose
+// /proc directory is procDir (as /proc/<pid>/cgroup names it), as
+// [Leaf.ID] gives a leaf's; the caller checks afterwards that the process
+// was still the one it meant. It returns an error wrapping
+// [errors.ErrUnsupported] where that cgroup is not under a cgroup2 mount
+// of this mount namespace.
+func ProcessID(procDir string) (uint64, error) {
+	mi, err := mountinfo()
+	if err != nil {
+		return 0, err
+	}
+	cg, err := os.ReadFile(procDir + "/cgroup")
+	if err != nil {
+		return 0, err
+	}
+	w, err := parseRoot(mi, cg)
+	if err != nil {
+		return 0, err
+	}
+	return handleID(unix.AT_FDCWD, w.dir, 0)
+}
 
 // parseRoot finds the caller's cgroup2 directory from the contents of
 // /proc/self/mountinfo and /proc/self/cgroup. Both show paths relative to

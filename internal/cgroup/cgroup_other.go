@@ -50,3 +50,6 @@ func (l *Leaf) Signal(sig syscall.Signal) error { return errNoCgroup }
 
 // Remove does nothing.
 func (l *Leaf) Remove() error { return nil }
+
+// ProcessID returns an error wrapping [errors.ErrUnsupported].
+func ProcessID(procDir string) (uint64, error) { return 0, errNoCgroup }
