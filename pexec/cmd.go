@@ -70,7 +70,8 @@ type Cmd struct {
 	// SysProcAttr holds optional, operating system-specific attributes.
 	// pexec never modifies it. On Linux, if PidFD is set, *PidFD receives a
 	// pidfd of the caller's own, as in os/exec. If Pdeathsig is set, pexec
-	// starts the child from a thread that never exits, so that the signal
+	// starts the child from a thread that never exits (one of up to
+	// GOMAXPROCS kept for this), so that the signal
 	// comes when the parent process dies; with os/exec it comes when the
 	// thread that happened to start the child exits (golang/go#27505).
 	SysProcAttr *syscall.SysProcAttr

@@ -11,33 +11,65 @@ import (
 // (golang/go#27505): Go retires threads freely, for one when a goroutine
 // that locked its thread returns, so with os/exec children die at random
 // while their parent lives. pexec starts every child that asks for
-// Pdeathsig from one thread that never exits: a goroutine locked to its
-// thread for the life of the process, fed start requests. The signal then
-// comes exactly when the parent process dies. Children without Pdeathsig
-// are started by the calling goroutine, as by os/exec.
+// Pdeathsig from threads that never exit: goroutines locked to their
+// threads for the life of the process, fed start requests. The signal then
+// comes exactly when the parent process dies. There are as many of these
+// threads as concurrent such Starts have needed, up to GOMAXPROCS (so that
+// concurrent Starts overlap as they do with os/exec, where only the fork
+// itself is serialized); they are made on demand and then kept. Children
+// without Pdeathsig are started by the calling goroutine, as by os/exec.
 
-// spawnThread returns the channel of the goroutine that runs start
-// requests on its own thread, starting it on first use.
-var spawnThread = sync.OnceValue(func() chan<- func() {
-	reqs := make(chan func())
-	go func() {
-		// Never unlocked, and the goroutine never returns: the thread
-		// lives as long as the process.
-		runtime.LockOSThread()
-		for req := range reqs {
-			req()
+var spawners struct {
+	mu   sync.Mutex
+	n    int         // spawn threads made
+	reqs chan func() // taken by an idle spawn thread
+}
+
+// onSpawnThread runs fn on a spawn thread and returns when it has run.
+func onSpawnThread(fn func()) {
+	done := make(chan struct{})
+	req := func() { fn(); close(done) }
+	s := &spawners
+	s.mu.Lock()
+	if s.reqs == nil {
+		s.reqs = make(chan func())
+	}
+	reqs := s.reqs
+	select {
+	case reqs <- req: // an idle spawn thread took it
+		s.mu.Unlock()
+	default:
+		if s.n < max(2, runtime.GOMAXPROCS(0)) {
+			s.n++
+			s.mu.Unlock()
+			go spawnLoop(req, reqs)
+		} else {
+			s.mu.Unlock()
+			reqs <- req
 		}
-	}()
-	return reqs
-})
+	}
+	<-done
+}
 
-// startEngine starts in, from the spawn thread if it asks for a
-// parent-death signal.
+// spawnLoop locks its goroutine to its thread for ever, runs first, then
+// every request it takes.
+func spawnLoop(first func(), reqs <-chan func()) {
+	// Never unlocked, and the goroutine never returns: the thread lives as
+	// long as the process.
+	runtime.LockOSThread()
+	first()
+	for req := range reqs {
+		req()
+	}
+}
+
+// startEngine starts in, from a spawn thread if it asks for a parent-death
+// signal.
 func startEngine(in *exec.Cmd) error {
 	if in.SysProcAttr == nil || in.SysProcAttr.Pdeathsig == 0 {
 		return in.Start()
 	}
-	errc := make(chan error, 1)
-	spawnThread() <- func() { errc <- in.Start() }
-	return <-errc
+	var err error
+	onSpawnThread(func() { err = in.Start() })
+	return err
 }
