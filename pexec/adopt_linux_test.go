@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -277,11 +278,8 @@ func TestWrap(t *testing.T) {
 // TestOpenID re-adopts processes by stored identity.
 func TestOpenID(t *testing.T) {
 	skipNoPidfd(t)
-	c := helper("sleep")
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { c.Process.Kill(); c.Wait() }()
+	c := pexectest.Command("sleep")
+	pexectest.Start(t, c, noTree)
 	id, err := c.Handle().Identity()
 	if errors.Is(err, errors.ErrUnsupported) {
 		t.Skipf("no pidfs here: %v", err)
@@ -342,19 +340,14 @@ func TestFromFileNonblockAcrossProcesses(t *testing.T) {
 	defer conn.Close()
 	uc := conn.(*net.UnixConn)
 
-	path, argv, env := testhelper.Command("nb-sender")
-	sender := exec.CommandContext(ctx, path, argv[1:]...)
-	sender.Env = env
+	sender := pexectest.CommandContext(ctx, "nb-sender")
 	sender.ExtraFiles = []*os.File{theirs}
 	out, err := sender.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := sender.Start(); err != nil {
-		t.Fatal(err)
-	}
+	pexectest.Start(t, sender, noTree)
 	theirs.Close()
-	defer sender.Wait()
 
 	// Receive the child's pidfd.
 	oob := make([]byte, unix.CmsgSpace(4))

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,10 +27,12 @@ import (
 const benchDeadline = time.Minute
 
 // startBenchChild starts the helper name with args through pexec and has
-// the benchmark kill and reap it at the end.
+// the benchmark kill and reap it at the end. (Not pexectest.Start, whose
+// clean-up would call the exit with code 3 of BenchmarkWaitExited's child,
+// a zombie on purpose until the end, a failure.)
 func startBenchChild(b *testing.B, name string, args ...string) *pexec.Cmd {
 	b.Helper()
-	c := helper(name, args...)
+	c := pexectest.Command(name, args...)
 	if err := c.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -56,9 +58,9 @@ func BenchmarkAlive(b *testing.B) {
 // BenchmarkSignal0OSExec is os/exec's way to ask whether a child is still
 // there: Process.Signal(syscall.Signal(0)).
 func BenchmarkSignal0OSExec(b *testing.B) {
-	path, argv, env := testhelper.Command("sleep")
-	c := exec.Command(path, argv[1:]...)
-	c.Env = env
+	sleep := pexectest.Command("sleep")
+	c := exec.Command(sleep.Path, sleep.Args[1:]...)
+	c.Env = sleep.Env
 	if err := c.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // The compatibility table: every scenario runs once through os/exec and once
@@ -93,19 +94,20 @@ var kits = []kit{
 	},
 }
 
-// helper builds a command running a testhelper helper through k.
+// helper builds, through k, the command that runs a helper: that of
+// pexectest.Command, the same for both packages.
 func (k kit) helper(name string, args ...string) anyCmd {
-	path, argv, env := testhelper.Command(name, args...)
-	c := k.command(path, argv[1:]...)
-	*c.Env = env
+	h := pexectest.Command(name, args...)
+	c := k.command(h.Path, h.Args[1:]...)
+	*c.Env, *c.Err = h.Env, h.Err
 	return c
 }
 
 // helperCtx is helper with a context.
 func (k kit) helperCtx(ctx context.Context, name string, args ...string) anyCmd {
-	path, argv, env := testhelper.Command(name, args...)
-	c := k.commandContext(ctx, path, argv[1:]...)
-	*c.Env = env
+	h := pexectest.Command(name, args...)
+	c := k.commandContext(ctx, h.Path, h.Args[1:]...)
+	*c.Env, *c.Err = h.Env, h.Err
 	return c
 }
 
@@ -219,12 +221,12 @@ var compatScenarios = []scenario{
 	{
 		name: "struct literal",
 		run: func(t *testing.T, k kit) outcome {
-			path, argv, env := testhelper.Command("stderr", "oops", "0")
+			h := pexectest.Command("stderr", "oops", "0")
 			var c anyCmd
 			if k.pkg == "pexec" {
-				c = wrapCmd(&pexec.Cmd{Path: path, Args: argv, Env: env})
+				c = wrapCmd(&pexec.Cmd{Path: h.Path, Args: h.Args, Env: h.Env})
 			} else {
-				c = wrapCmd(&exec.Cmd{Path: path, Args: argv, Env: env})
+				c = wrapCmd(&exec.Cmd{Path: h.Path, Args: h.Args, Env: h.Env})
 			}
 			out, err := c.Output()
 			return observe(c, err, out)
@@ -428,8 +430,8 @@ var compatScenarios = []scenario{
 func init() {
 	testhelper.Register("orphan-stdout", func(args []string) int {
 		// Leaves a grandchild holding our stdout, prints its PID, exits 0.
-		path, argv, env := testhelper.Command("sleep")
-		p, err := os.StartProcess(path, argv, &os.ProcAttr{Env: env, Files: []*os.File{nil, os.Stdout, os.Stderr}})
+		h := pexectest.Command("sleep")
+		p, err := os.StartProcess(h.Path, h.Args, &os.ProcAttr{Env: h.Env, Files: []*os.File{nil, os.Stdout, os.Stderr}})
 		if err != nil {
 			return 1
 		}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pexec-dev/pexec/internal/testhelper"
-	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,17 +41,15 @@ func init() {
 func TestNullStdio(t *testing.T) {
 	run := func(lib string) string {
 		report := t.TempDir() + "/report"
-		path, argv, env := testhelper.Command("stdio-modes", report)
+		c := pexectest.Command("stdio-modes", report)
 		switch lib {
 		case "os/exec":
-			c := exec.Command(path, argv[1:]...)
-			c.Env = env
-			if err := c.Run(); err != nil {
+			oc := exec.Command(c.Path, c.Args[1:]...)
+			oc.Env = c.Env
+			if err := oc.Run(); err != nil {
 				t.Fatal(err)
 			}
 		case "pexec":
-			c := pexec.Command(path, argv[1:]...)
-			c.Env = env
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}

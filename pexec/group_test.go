@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // otherSignal is an os.Signal that is not a syscall.Signal.
@@ -25,7 +26,7 @@ func (otherSignal) Signal()        {}
 // child, the group's other member.
 func groupOf(t *testing.T, pidMode bool) (*lined, int) {
 	t.Helper()
-	c := helper("grandchild")
+	c := pexectest.Command("grandchild")
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := startIn(t, pidMode, c)
 	l := p.line()
@@ -72,6 +73,7 @@ func TestSignalGroup(t *testing.T) {
 			name: "child leader",
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
 				p, member := groupOf(t, false)
+				p.endedByTest()
 				return p.Handle(), p.Handle(), mustOpen(t, member)
 			},
 			sig:  syscall.SIGKILL,
@@ -80,7 +82,7 @@ func TestSignalGroup(t *testing.T) {
 		{
 			name: "non-child leader",
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
-				mid := startLined(t, helper("spawn", "-setpgid", "grandchild"))
+				mid := startLined(t, pexectest.Command("spawn", "-setpgid", "grandchild"))
 				leader, member := 0, 0
 				for leader == 0 || member == 0 {
 					l := mid.line()
@@ -119,9 +121,10 @@ func TestSignalGroup(t *testing.T) {
 		{
 			name: "zombie leader",
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
-				c := helper("exit", "3")
+				c := pexectest.Command("exit", "3")
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 				p := startLined(t, c)
+				p.endedByTest()
 				awaitDone(t, p.Handle())
 				return p.Handle(), nil, nil
 			},
@@ -131,7 +134,7 @@ func TestSignalGroup(t *testing.T) {
 		{
 			name: "reaped leader",
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
-				c := helper("exit", "3")
+				c := pexectest.Command("exit", "3")
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 				p := startLined(t, c)
 				h := mustOpen(t, p.Process.Pid)
@@ -166,6 +169,7 @@ func TestSignalGroup(t *testing.T) {
 			pidMode: true,
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
 				p, member := groupOf(t, true)
+				p.endedByTest()
 				return p.Handle(), p.Handle(), mustOpen(t, member)
 			},
 			sig:  syscall.SIGKILL,
@@ -175,7 +179,7 @@ func TestSignalGroup(t *testing.T) {
 			name:    "PID mode not a leader",
 			pidMode: true,
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
-				h := startIn(t, true, helper("sleep")).Handle()
+				h := startIn(t, true, pexectest.Command("sleep")).Handle()
 				return h, h, nil
 			},
 			sig:  syscall.Signal(0),
@@ -185,7 +189,7 @@ func TestSignalGroup(t *testing.T) {
 			name:    "PID mode reaped leader",
 			pidMode: true,
 			setup: func(t *testing.T) (*pexec.Handle, *pexec.Handle, *pexec.Handle) {
-				c := helper("exit", "3")
+				c := pexectest.Command("exit", "3")
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 				p := startIn(t, true, c)
 				p.wait()

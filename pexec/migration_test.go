@@ -33,6 +33,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // The tests behind MIGRATION.md: one for each before/after pattern and each
@@ -50,6 +51,7 @@ func init() {
 		fmt.Print(strings.Join(args, " "))
 		return 0
 	})
+	testhelper.Register("mig-registry", func([]string) int { return 0 })
 }
 
 // migWatchParent is a worker that watches its parent through Parent: it
@@ -86,9 +88,8 @@ func migWatchParent(args []string) int {
 // migMiddle starts mig-watch-parent, which shares its standard output, and
 // sleeps: the test kills it to orphan the watcher.
 func migMiddle(args []string) int {
-	path, argv, env := testhelper.Command("mig-watch-parent")
-	cmd := pexec.Command(path, argv[1:]...)
-	cmd.Env, cmd.Stdout, cmd.Stderr = env, os.Stdout, os.Stderr
+	cmd := pexectest.Command("mig-watch-parent")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		fmt.Println(err)
 		return 1
@@ -101,9 +102,8 @@ func migMiddle(args []string) int {
 // shares its standard output. It prints "started", then exits at once if
 // args[0] is "exit", and sleeps otherwise.
 func migGroup(args []string) int {
-	path, argv, env := testhelper.Command("sleep")
-	cmd := exec.Command(path, argv[1:]...)
-	cmd.Env, cmd.Stdout = env, os.Stdout
+	cmd := pexectest.Command("sleep")
+	cmd.Stdout = os.Stdout
 	if err := cmd.Start(); err != nil {
 		fmt.Println(err)
 		return 1
@@ -164,18 +164,13 @@ func migReadAll(ctx context.Context, t *testing.T, ch <-chan string) []string {
 	}
 }
 
-// migStart starts a helper and arranges for it to be killed and reaped when
-// the test ends, whatever happens.
+// migStart starts a helper bound to the test (pexectest.Start): the test's
+// clean-up stops it if it still runs and reaps it, whatever happens, and
+// fails the test if it failed by itself unseen (the test did not Wait).
 func migStart(t *testing.T, name string, args ...string) *pexec.Cmd {
 	t.Helper()
-	cmd := helper(name, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	cmd := pexectest.Command(name, args...)
+	pexectest.Start(t, cmd, noTree)
 	return cmd
 }
 
@@ -265,7 +260,7 @@ func TestMigrationSignalGroup(t *testing.T) {
 	// has the lines of the group's shared output, and closes when every
 	// member is gone.
 	startGroup := func(t *testing.T, arg string) (*pexec.Cmd, <-chan string) {
-		cmd := helper("mig-group", arg)
+		cmd := pexectest.Command("mig-group", arg)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		r, w, err := os.Pipe()
 		if err != nil {
@@ -401,10 +396,11 @@ func TestMigrationWaitLoop(t *testing.T) {
 func TestMigrationPdeathsig(t *testing.T) {
 	osVictim := exec.Command("sleep", "3600")
 	osVictim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	victim := helper("sleep")
+	victim := pexectest.Command("sleep")
 	victim.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	watcher := helper("mig-watch-parent")
+	watcher := pexectest.Command("mig-watch-parent")
 	if !pexec.Supported() {
+		testhelper.Uses("mig-watch-parent")
 		t.Skip("Parent needs pidfds")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), migTimeout)
@@ -487,8 +483,9 @@ func onExitingThread(fn func()) {
 // MIGRATION.md, "Pdeathsig for orphan detection", the replacement: a worker
 // selecting on Parent().Done() notices that its parent died, and leaves.
 func TestMigrationParentDone(t *testing.T) {
-	middle := helper("mig-middle")
+	middle := pexectest.Command("mig-middle")
 	if !pexec.Supported() {
+		testhelper.Uses("mig-middle", "mig-watch-parent")
 		t.Skip("Parent needs pidfds")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), migTimeout)
@@ -500,18 +497,10 @@ func TestMigrationParentDone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stdout.Close()
+	t.Cleanup(func() { w.Close() }) // if Start fails
 	middle.Stdout = w
-	err = middle.Start()
+	pexectest.Start(t, middle, noTree)
 	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if middle.ProcessState == nil {
-			middle.Process.Kill()
-			middle.Wait()
-		}
-	}()
 	lines := migLines(stdout)
 	if line := <-lines; line != "ready" {
 		t.Fatalf("watcher said %q", line)
@@ -537,15 +526,19 @@ type migReaped struct {
 
 // migReaper runs, in a helper process (ignoring SIGCHLD there must not
 // disturb the tests), a child that exits 3 and is reaped behind Cmd.Wait's
-// back by args[0]: "wait4" (other code), "process-wait" (the caller's own
-// cmd.Process.Wait) or "sigchld-ignored" (the kernel). It prints, as JSON,
-// what os/exec, pexec and pexec in PID mode report.
+// back by args[0]: "wait4" (other code, right after the exit),
+// "process-wait" (the caller's own cmd.Process.Wait) or "sigchld-ignored"
+// (the kernel: the test starts the helper with
+// pexectest.WithForeignReaper). It prints, as JSON, what os/exec, pexec and
+// pexec in PID mode report.
 func migReaper(args []string) int {
 	reaper := args[0]
-	if reaper == "sigchld-ignored" {
-		signal.Ignore(syscall.SIGCHLD)
+	if reaper == "sigchld-ignored" && !signal.Ignored(syscall.SIGCHLD) {
+		fmt.Println("SIGCHLD is not ignored: start the helper with pexectest.WithForeignReaper")
+		return 1
 	}
-	path, argv, env := testhelper.Command("exit", "3")
+	exit3 := pexectest.Command("exit", "3")
+	path, argv, env := exit3.Path, exit3.Args, exit3.Env
 	run := func(start func() (wait func() error, p *os.Process, ps func() *os.ProcessState)) (migReaped, error) {
 		wait, p, ps := start()
 		if p == nil {
@@ -612,14 +605,21 @@ func migReaper(args []string) int {
 func TestMigrationForeignReaper(t *testing.T) {
 	for _, reaper := range []string{"wait4", "process-wait", "sigchld-ignored"} {
 		t.Run(reaper, func(t *testing.T) {
-			path, argv, env := testhelper.Command("mig-reaper", reaper)
 			if !pexec.Supported() {
+				testhelper.Uses("mig-reaper")
 				t.Skip("the scenario watches the os/exec child through a pidfd")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), migTimeout)
 			defer cancel()
-			cmd := pexec.CommandContext(ctx, path, argv[1:]...)
-			cmd.Env = env
+			cmd := pexectest.CommandContext(ctx, "mig-reaper", reaper)
+			// The kernel as the foreign reaper: the helper runs with
+			// SIGCHLD ignored. ("wait4" is not pexectest's ReaperWait4,
+			// a loop that reaps whenever it gets to it: the scenario
+			// needs the reap done before Cmd.Wait, every time, so the
+			// helper calls wait4 itself, right after the exit.)
+			if reaper == "sigchld-ignored" {
+				pexectest.WithForeignReaper(t, cmd, pexectest.ReaperIgnoreSIGCHLD)
+			}
 			out, err := cmd.Output()
 			if err != nil {
 				t.Fatalf("helper: %v: %s", err, out)
@@ -741,9 +741,9 @@ func TestMigrationDescriptors(t *testing.T) {
 		return id
 	}
 	osexec := func() counts {
-		path, argv, env := testhelper.Command("exit", "0")
-		c := exec.Command(path, argv[1:]...)
-		c.Env = env
+		exit0 := pexectest.Command("exit", "0")
+		c := exec.Command(exit0.Path, exit0.Args[1:]...)
+		c.Env = exit0.Env
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -761,7 +761,7 @@ func TestMigrationDescriptors(t *testing.T) {
 		return n
 	}
 	px := func() counts {
-		c := helper("exit", "0")
+		c := pexectest.Command("exit", "0")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -949,30 +949,30 @@ func TestMigrationMode(t *testing.T) {
 }
 
 // MIGRATION.md, "Testing tips": a table of cases, each running a named
-// helper in a re-execution of the test binary.
+// helper (pexectest.Command) and comparing how it ended, as a
+// pexectest.Outcome, with the one the case wants.
 func TestMigrationTableDriven(t *testing.T) {
 	tests := []struct {
-		name     string
-		helper   string
-		args     []string
-		wantOut  string
-		wantCode int
+		name    string
+		cmd     *pexec.Cmd
+		timeout time.Duration // the run's deadline; migTimeout if 0
+		want    pexectest.Outcome
 	}{
-		{"output", "mig-args", []string{"a", "b"}, "a b", 0},
-		{"exit code", "exit", []string{"3"}, "", 3},
-		{"killed", "kill-self", []string{"9"}, "", -1},
+		{"output", pexectest.Command("mig-args", "a", "b"), 0, pexectest.Outcome{Stdout: "a b"}},
+		{"exit code", pexectest.Command("exit", "3"), 0, pexectest.Outcome{Exit: 3}},
+		{"killed", pexectest.Command("kill-self", "9"), 0, pexectest.Outcome{Signal: "SIGKILL"}},
+		{"hangs", pexectest.Command("sleep"), 100 * time.Millisecond, pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := helper(tc.helper, tc.args...)
-			out, _ := cmd.Output()
-			type outcome struct {
-				Out  string
-				Code int
+			d := tc.timeout
+			if d == 0 {
+				d = migTimeout
 			}
-			got := outcome{string(out), cmd.ProcessState.ExitCode()}
-			if diff := cmp.Diff(outcome{tc.wantOut, tc.wantCode}, got); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
+			ctx, cancel := context.WithTimeout(t.Context(), d)
+			defer cancel()
+			if diff := cmp.Diff(tc.want, pexectest.Run(ctx, tc.cmd)); diff != "" {
+				t.Errorf("%s: (-want +got):\n%s", tc.cmd, diff)
 			}
 		})
 	}
@@ -980,17 +980,32 @@ func TestMigrationTableDriven(t *testing.T) {
 
 var migProbes atomic.Int64
 
-// MIGRATION.md, "Testing tips": the helper registry knows which of a
-// package's own helpers no test has used (testhelper.Main then fails an
-// unfiltered run).
+// MIGRATION.md, "Testing tips": pexec's own helper registry
+// (internal/testhelper, over pexectest.Register) knows which of a
+// package's own helpers no test has used, and testhelper.Main then fails an
+// unfiltered run. A helper is used once it has run, in whatever process, or
+// once a test that may skip before it runs it has said that it uses it.
 func TestMigrationHelperRegistry(t *testing.T) {
-	name := fmt.Sprintf("mig-probe-%d", migProbes.Add(1))
+	n := migProbes.Add(1)
+	// Said to be used: a helper registered here, in the test process
+	// alone, which therefore cannot run.
+	name := fmt.Sprintf("mig-probe-%d", n)
 	testhelper.Register(name, func([]string) int { return 0 })
 	before := slices.Contains(testhelper.Unused(), name)
-	testhelper.Command(name) // using a helper marks it used
+	testhelper.Uses(name)
 	after := slices.Contains(testhelper.Unused(), name)
 	if !before || after {
-		t.Errorf("unused before use: %t (want true); unused after: %t (want false)", before, after)
+		t.Errorf("%s said to be used: unused before: %t (want true); unused after: %t (want false)", name, before, after)
+	}
+	// Run: mig-registry, which no other test runs (unused before its
+	// first run, so before the first run of this test).
+	before = slices.Contains(testhelper.Unused(), "mig-registry")
+	if err := pexectest.Command("mig-registry").Run(); err != nil {
+		t.Fatal(err)
+	}
+	after = slices.Contains(testhelper.Unused(), "mig-registry")
+	if before != (n == 1) || after {
+		t.Errorf("mig-registry run (run %d of this test): unused before: %t (want %t); unused after: %t (want false)", n, before, n == 1, after)
 	}
 }
 
@@ -1021,10 +1036,11 @@ var migKits = []migKit{
 	}},
 }
 
-// helper builds a command running a testhelper helper.
+// helper builds, through k, the command of pexectest.Command that runs a
+// helper.
 func (k migKit) helper(sys *syscall.SysProcAttr, name string, args ...string) (migCmd, func() *os.Process) {
-	path, argv, env := testhelper.Command(name, args...)
-	return k.new(path, argv[1:], env, sys)
+	h := pexectest.Command(name, args...)
+	return k.new(h.Path, h.Args[1:], h.Env, sys)
 }
 
 // MIGRATION.md, behaviour differences, "everything else": edge cases beyond

@@ -24,6 +24,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // extraTimeout bounds every blocking step of the tests of Open, Parent,
@@ -39,9 +40,9 @@ func init() {
 		if setpgid {
 			args = args[1:]
 		}
-		path, argv, env := testhelper.Command(args[0], args[1:]...)
-		c := exec.Command(path, argv[1:]...)
-		c.Env, c.Stdin, c.Stdout, c.Stderr = env, os.Stdin, os.Stdout, os.Stderr
+		h := pexectest.Command(args[0], args[1:]...)
+		c := exec.Command(h.Path, h.Args[1:]...)
+		c.Env, c.Stdin, c.Stdout, c.Stderr = h.Env, os.Stdin, os.Stdout, os.Stderr
 		c.SysProcAttr = &syscall.SysProcAttr{Setpgid: setpgid}
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -55,9 +56,9 @@ func init() {
 	// PID", reaps it when it exits (at EOF on stdin), prints "reaped CODE"
 	// and sleeps.
 	testhelper.Register("reaper", func(args []string) int {
-		path, argv, env := testhelper.Command("echo", "7")
-		c := exec.Command(path, argv[1:]...)
-		c.Env, c.Stdin = env, os.Stdin
+		h := pexectest.Command("echo", "7")
+		c := exec.Command(h.Path, h.Args[1:]...)
+		c.Env, c.Stdin = h.Env, os.Stdin
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -74,60 +75,46 @@ func init() {
 // line, each read bounded by a deadline.
 type lined struct {
 	*pexec.Cmd
-	t      *testing.T
-	out    *bufio.Reader
-	waited bool
+	t   *testing.T
+	out *bufio.Reader
 }
 
-// startLined starts c with its standard output on a pipe and arranges for
-// it to be killed and reaped at the end of the test.
+// startLined starts c with its standard output on a pipe, bound to the test
+// (pexectest.Start): the test's clean-up stops it if it still runs and
+// reaps it, and fails the test if it failed by itself unseen (a child that
+// the test ends, it waits for).
 func startLined(t *testing.T, c *pexec.Cmd) *lined {
 	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { w.Close() }) // if Start fails
 	c.Stdout = w
-	// Under -race a process exiting with status 0 sleeps a second first
-	// (atexit_sleep_ms); helpers need not.
-	c.Env = append(c.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	// Standard error goes to a file, not to the test's own (descendants
 	// that outlive the helper must not hold go test's output open), and is
-	// shown if the test fails.
-	var stderr *os.File
+	// shown if the test fails, the clean-up of Start included (registered
+	// after this one, it runs before).
 	if c.Stderr == nil {
-		if stderr, err = os.CreateTemp(t.TempDir(), "stderr"); err != nil {
+		stderr, err := os.CreateTemp(t.TempDir(), "stderr")
+		if err != nil {
 			t.Fatal(err)
 		}
 		c.Stderr = stderr
 		defer stderr.Close()
-	}
-	err = c.Start()
-	w.Close()
-	if err != nil {
-		r.Close()
-		t.Fatal(err)
-	}
-	if stderr != nil {
-		name := stderr.Name()
 		t.Cleanup(func() {
-			if b, _ := os.ReadFile(name); t.Failed() && len(b) > 0 {
+			if b, _ := os.ReadFile(stderr.Name()); t.Failed() && len(b) > 0 {
 				t.Logf("standard error of %v:\n%s", c.Args, b)
 			}
 		})
 	}
+	pexectest.Start(t, c, noTree)
+	w.Close()
+	t.Cleanup(func() { r.Close() })
 	if err := r.SetReadDeadline(time.Now().Add(extraTimeout)); err != nil {
 		t.Fatal(err)
 	}
-	p := &lined{Cmd: c, t: t, out: bufio.NewReader(r)}
-	t.Cleanup(func() {
-		r.Close()
-		if !p.waited {
-			c.Process.Kill()
-			p.wait()
-		}
-	})
-	return p
+	return &lined{Cmd: c, t: t, out: bufio.NewReader(r)}
 }
 
 // line reads the next line of output, without its newline.
@@ -184,10 +171,22 @@ func (p *lined) pidField(key string) int {
 	return n
 }
 
+// endedByTest says that the test ends p itself (SIGKILL to its group, or
+// an exit with a failure it makes a zombie of): once p has ended, the
+// clean-up reaps it rather than call that end unexpected.
+func (p *lined) endedByTest() {
+	p.t.Cleanup(func() { // before the clean-up of pexectest.Start
+		select {
+		case <-p.Handle().Done():
+			p.wait()
+		default:
+		}
+	})
+}
+
 // wait calls Cmd.Wait with a deadline.
 func (p *lined) wait() error {
 	p.t.Helper()
-	p.waited = true
 	return waitCmd(p.t, p.Cmd)
 }
 
@@ -209,14 +208,14 @@ func waitCmd(t *testing.T, c *pexec.Cmd) error {
 // startSleep starts the sleep helper and returns it.
 func startSleep(t *testing.T) *lined {
 	t.Helper()
-	return startLined(t, helper("sleep"))
+	return startLined(t, pexectest.Command("sleep"))
 }
 
 // exitedChild starts a helper that exits with code 3 and returns it once it
 // has exited, unreaped (a zombie).
 func exitedChild(t *testing.T) *pexec.Cmd {
 	t.Helper()
-	c := helper("exit", "3")
+	c := pexectest.Command("exit", "3")
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +241,7 @@ func reapedPid(t *testing.T) int {
 // helper.
 func grandchild(t *testing.T, spawnArgs ...string) (int, *lined) {
 	t.Helper()
-	mid := startLined(t, helper("spawn", append(spawnArgs, "sleep")...))
+	mid := startLined(t, pexectest.Command("spawn", append(spawnArgs, "sleep")...))
 	pid := mid.pidField("spawned")
 	h := mustOpen(t, pid)
 	t.Cleanup(func() { h.Kill() })
@@ -254,7 +253,8 @@ func grandchild(t *testing.T, spawnArgs ...string) (int, *lined) {
 // go test builds it in a private one.
 func helperAs(t *testing.T, uid, gid uint32, name string, args ...string) *pexec.Cmd {
 	t.Helper()
-	_, argv, env := testhelper.Command(name, args...) // marks the helper used
+	testhelper.Uses(name) // it runs as another user, who cannot mark it used
+	h := pexectest.Command(name, args...)
 	if os.Getuid() != 0 {
 		t.Skip("running a helper as another user needs root")
 	}
@@ -274,8 +274,8 @@ func helperAs(t *testing.T, uid, gid uint32, name string, args ...string) *pexec
 	if err := copyFile(bin, exe); err != nil {
 		t.Fatal(err)
 	}
-	c := pexec.Command(bin, argv[1:]...)
-	c.Env = env
+	c := pexec.Command(bin, h.Args[1:]...)
+	c.Env = h.Env
 	c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid}}
 	return c
 }
@@ -340,9 +340,7 @@ func skipNoPidfd(t *testing.T) {
 func skipUnsupported(t *testing.T, err error) {
 	t.Helper()
 	if errors.Is(err, errors.ErrUnsupported) {
-		for _, name := range extraHelpers {
-			testhelper.Command(name)
-		}
+		testhelper.Uses(extraHelpers...)
 		t.Skipf("not supported here: %v", err)
 	}
 }
@@ -594,9 +592,9 @@ func TestOpenWait(t *testing.T) {
 		{
 			name: "own child is reaped",
 			run: func(t *testing.T) (*pexec.Handle, observed) {
-				path, argv, env := testhelper.Command("exit", "3")
-				c := exec.Command(path, argv[1:]...)
-				c.Env = env
+				exit3 := pexectest.Command("exit", "3")
+				c := exec.Command(exit3.Path, exit3.Args[1:]...)
+				c.Env = exit3.Env
 				if err := c.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -617,7 +615,7 @@ func TestOpenWait(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer r.Close()
-				c := helper("reaper")
+				c := pexectest.Command("reaper")
 				c.Stdin = r
 				p := startLined(t, c)
 				pid := p.pidField("child")
@@ -705,7 +703,7 @@ func TestParent(t *testing.T) {
 		}
 	})
 	t.Run("helper", func(t *testing.T) {
-		p := startLined(t, helper("parent"))
+		p := startLined(t, pexectest.Command("parent"))
 		got := p.field("parent")
 		want := strconv.Itoa(os.Getpid())
 		if id, err := mustOpen(t, os.Getpid()).ID(); err == nil {
@@ -719,7 +717,7 @@ func TestParent(t *testing.T) {
 	})
 	t.Run("parent exits", func(t *testing.T) {
 		testhelper.Nested("watch-parent")
-		mid := startLined(t, helper("spawn", "watch-parent"))
+		mid := startLined(t, pexectest.Command("spawn", "watch-parent"))
 		if got, want := mid.until("ready"), strconv.Itoa(mid.Process.Pid); got != want {
 			t.Fatalf("worker's Parent() is %s, want %s", got, want)
 		}
@@ -731,7 +729,7 @@ func TestParent(t *testing.T) {
 	})
 	t.Run("parent exits during Parent", func(t *testing.T) {
 		testhelper.Nested("parent-race")
-		mid := startLined(t, helper("spawn", "parent-race"))
+		mid := startLined(t, pexectest.Command("spawn", "parent-race"))
 		if diff := cmp.Diff("ErrProcessDone", mid.until("result")); diff != "" {
 			t.Errorf("Parent() when the parent died meanwhile (-want +got):\n%s", diff)
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 func init() {
@@ -113,7 +114,7 @@ func TestPassHandle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer goAhead.Close()
-	recv := helper("recv-handle")
+	recv := pexectest.Command("recv-handle")
 	recv.ExtraFiles = []*os.File{theirs}
 	recv.Stdin = stdin
 	p := startLined(t, recv)
@@ -431,12 +432,9 @@ func TestGetFD(t *testing.T) {
 			name: "child's stdout",
 			setup: func(t *testing.T) (*pexec.Handle, int, *os.File) {
 				out := tmp(t)
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				c.Stdout = out
-				if err := c.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { c.Process.Kill(); waitCmd(t, c) })
+				pexectest.Start(t, c, noTree)
 				return c.Handle(), 1, out
 			},
 			want: observed{Err: "<nil>", Same: true},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 func init() {
@@ -98,7 +99,7 @@ func TestPeerHandle(t *testing.T) {
 			name: "child",
 			setup: func(t *testing.T) (*net.UnixConn, *pexec.Handle) {
 				ln, addr := listenPeer(t)
-				p := startLined(t, helper("dial", addr))
+				p := startLined(t, pexectest.Command("dial", addr))
 				c := accept(t, ln)
 				if got := p.pidField("connected"); got != p.Process.Pid {
 					t.Fatalf("dial helper's PID is %d, want %d", got, p.Process.Pid)
@@ -113,7 +114,7 @@ func TestPeerHandle(t *testing.T) {
 			name: "non-child",
 			setup: func(t *testing.T) (*net.UnixConn, *pexec.Handle) {
 				ln, addr := listenPeer(t)
-				mid := startLined(t, helper("spawn", "dial", addr))
+				mid := startLined(t, pexectest.Command("spawn", "dial", addr))
 				c := accept(t, ln)
 				return c, killLater(t, mid.pidFieldAnywhere("connected"))
 			},
@@ -146,7 +147,7 @@ func TestPeerHandle(t *testing.T) {
 			name: "peer exited (zombie)",
 			setup: func(t *testing.T) (*net.UnixConn, *pexec.Handle) {
 				ln, addr := listenPeer(t)
-				p := startLined(t, helper("dial", addr, "exit"))
+				p := startLined(t, pexectest.Command("dial", addr, "exit"))
 				c := accept(t, ln)
 				awaitDone(t, p.Handle())
 				return c, p.Handle()
@@ -159,7 +160,7 @@ func TestPeerHandle(t *testing.T) {
 			name: "peer reaped",
 			setup: func(t *testing.T) (*net.UnixConn, *pexec.Handle) {
 				ln, addr := listenPeer(t)
-				p := startLined(t, helper("dial", addr, "exit"))
+				p := startLined(t, pexectest.Command("dial", addr, "exit"))
 				c := accept(t, ln)
 				p.wait()
 				return c, nil
@@ -182,7 +183,7 @@ func TestPeerHandle(t *testing.T) {
 			name: "closed",
 			setup: func(t *testing.T) (*net.UnixConn, *pexec.Handle) {
 				ln, addr := listenPeer(t)
-				startLined(t, helper("dial", addr))
+				startLined(t, pexectest.Command("dial", addr))
 				c := accept(t, ln)
 				c.Close()
 				return c, nil
@@ -198,7 +199,7 @@ func TestPeerHandle(t *testing.T) {
 			name: "PID mode",
 			setup: func(t *testing.T) (*net.UnixConn, *pexec.Handle) {
 				ln, addr := listenPeer(t)
-				startLined(t, helper("dial", addr))
+				startLined(t, pexectest.Command("dial", addr))
 				return accept(t, ln), nil
 			},
 			pidMode: true,
@@ -227,7 +228,7 @@ func TestPeerHandle(t *testing.T) {
 	}
 	t.Run("watch and kill the client", func(t *testing.T) {
 		ln, addr := listenPeer(t)
-		p := startLined(t, helper("dial", addr))
+		p := startLined(t, pexectest.Command("dial", addr))
 		h, err := pexec.PeerHandle(accept(t, ln))
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -212,7 +213,7 @@ func TestProofBadSignal(t *testing.T) {
 			proofDeadline(t, badInputDeadline, func() {
 				ctx, cancel := context.WithTimeout(context.Background(), badInputDeadline)
 				defer cancel()
-				c := helperCtx(ctx, "sleep")
+				c := pexectest.CommandContext(ctx, "sleep")
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 				if err := c.Start(); err != nil {
 					t.Error(err)
@@ -276,7 +277,7 @@ func lifecycleErrors(t *testing.T) {
 	}
 
 	// Close twice, then everything after Close.
-	c := helperCtx(ctx, "sleep")
+	c := pexectest.CommandContext(ctx, "sleep")
 	if err := c.Start(); err != nil {
 		t.Error(err)
 		return
@@ -299,7 +300,7 @@ func lifecycleErrors(t *testing.T) {
 	}
 
 	// Signal after Wait, before and after the reap; Start twice; Wait twice.
-	c = helperCtx(ctx, "exit", "0")
+	c = pexectest.CommandContext(ctx, "exit", "0")
 	if err := c.Start(); err != nil {
 		t.Error(err)
 		return

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -84,7 +85,7 @@ func concurrentHandles(t *testing.T) {
 	hs := make([]*pexec.Handle, children)
 	ids := make([]uint64, children)
 	for k := range cmds {
-		cmds[k] = helperCtx(ctx, "sleep")
+		cmds[k] = pexectest.CommandContext(ctx, "sleep")
 		if err := cmds[k].Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -201,7 +202,7 @@ func TestProofCloseRacingSignal(t *testing.T) {
 	defer cancel()
 
 	// The victim ignores SIGTERM, so it outlives every signal aimed at it.
-	victim := helperCtx(ctx, "ignore-term")
+	victim := pexectest.CommandContext(ctx, "ignore-term")
 	out, err := victim.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -205,7 +205,8 @@ func TestProofFallbackJailed(t *testing.T) {
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
 			defer cancel()
-			cmd := testhelper.HelperCmd(ctx, "proof-jail")
+			cmd := pexectest.CommandContext(ctx, "proof-jail")
+			testhelper.Uses("proof-jail") // used, even where Jailed skips
 			pexectest.Jailed(t, cmd, tc.jail)
 			var rep jailReport
 			testhelper.RunReportCmd(ctx, t, cmd, &rep)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -197,14 +198,14 @@ func TestProofNoPidfdInherited(t *testing.T) {
 		}
 	}()
 	for range 3 {
-		c := helper("sleep")
+		c := pexectest.Command("sleep")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
 		live = append(live, c)
 	}
 	callerFD := -1
-	c := helper("sleep")
+	c := pexectest.Command("sleep")
 	c.SysProcAttr = &syscall.SysProcAttr{PidFD: &callerFD}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -287,7 +288,7 @@ func TestProofNoPidfdInherited(t *testing.T) {
 				if mode == "forced-pid" {
 					defer pexec.SetForcePIDMode(true)()
 				}
-				c := helperCtx(ctx, "fds")
+				c := pexectest.CommandContext(ctx, "fds")
 				v.setup(c)
 				fds := childFDs(t, c)
 				got := pidfdsIn(fds)
@@ -311,7 +312,7 @@ func TestProofNoPidfdInherited(t *testing.T) {
 	// close-on-exec pass, are over).
 	t.Run("proc-pid-fd", func(t *testing.T) {
 		fd := -1
-		c := helperCtx(ctx, "ignore-term")
+		c := pexectest.CommandContext(ctx, "ignore-term")
 		c.ExtraFiles = []*os.File{devnull, pw}
 		c.SysProcAttr = &syscall.SysProcAttr{PidFD: &fd}
 		out, err := c.StdoutPipe()

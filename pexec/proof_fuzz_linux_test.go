@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Fuzz targets for the inputs that are numbers. Their seed corpus runs in
@@ -100,7 +101,7 @@ func FuzzSignal(f *testing.F) {
 		proofDeadline(t, 10*time.Second, func() {
 			if c == nil || !c.Handle().Alive() {
 				reap()
-				c = helper("sleep")
+				c = pexectest.Command("sleep")
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 				if err := c.Start(); err != nil {
 					t.Errorf("start: %v", err)

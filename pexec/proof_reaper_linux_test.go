@@ -6,26 +6,26 @@ import (
 	"fmt"
 	"os/exec"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
-	"golang.org/x/sys/unix"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Foreign reapers. Library code runs in hosts that reap children behind
-// its back. In a helper process (so the rest of the suite is undisturbed),
-// either goroutines call wait4(-1) in a tight loop, or SIGCHLD is ignored
-// (the kernel then reaps every child itself). 1,000 children exit with
-// varied codes or die by varied signals; every pexec Handle.Wait and
-// Cmd.Wait must report each one's true status exactly (PIDFD_INFO_EXIT,
-// Linux 6.15+), and os/exec's losses are counted beside it.
+// its back. In a helper process (so the rest of the suite is undisturbed)
+// started with pexectest.WithForeignReaper, either goroutines call
+// wait4(-1) in a loop (pexectest.ReaperWait4), or SIGCHLD is ignored (the
+// kernel then reaps every child itself: pexectest.ReaperIgnoreSIGCHLD).
+// 1,000 children exit with varied codes or die by varied signals; every
+// pexec Handle.Wait and Cmd.Wait must report each one's true status exactly
+// (PIDFD_INFO_EXIT, Linux 6.15+), and os/exec's losses are counted beside
+// it.
 
 func init() {
 	testhelper.Register("proof-reaper", proofReaperHelper)
@@ -33,9 +33,8 @@ func init() {
 
 // reaperReport is what the foreign-reaper helper observed.
 type reaperReport struct {
-	Setup       string
-	Unsupported string // why the kernel cannot keep exit statuses, if it cannot
-	Children    int
+	Setup    string
+	Children int
 	// pexec: children whose Handle.Wait and Cmd.Wait were both right, and
 	// how Cmd.Wait found each: reaped by pexec or by the foreigner.
 	PexecRight, PexecWrong int
@@ -43,7 +42,6 @@ type reaperReport struct {
 	Failures               []string
 	// os/exec, the same children: right status, ECHILD (lost), other.
 	OSRight, OSLost, OSWrong int
-	ForeignReaps             int64 // children the wait4 loop reaped
 	Elapsed                  time.Duration
 }
 
@@ -64,7 +62,8 @@ func reaperChild(i int) (script, want string, code int) {
 }
 
 // proofReaperHelper runs args[1] children under the foreign reaper named by
-// args[0]: "wait4" or "sigchld-ignored".
+// args[0], "wait4" or "sigchld-ignored", which pexectest.WithForeignReaper
+// has set up.
 func proofReaperHelper(args []string) int {
 	var rep reaperReport
 	if len(args) != 2 {
@@ -74,56 +73,8 @@ func proofReaperHelper(args []string) int {
 	n, _ := strconv.Atoi(args[1])
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-
-	// Can the kernel keep an exit status past a foreign reap?
-	probe := pexec.Command("/bin/true")
-	if err := probe.Start(); err != nil {
-		rep.Setup = err.Error()
-		return testhelper.Report(rep)
-	}
-	// Through a Handle of its own (Open), which records nothing before the
-	// reap, unlike a wait on the Cmd's Handle: only the kernel can answer.
-	// (The child is unreaped, so its PID is still its own.)
-	oh, err := pexec.Open(probe.Process.Pid)
-	if err != nil {
-		rep.Unsupported = fmt.Sprintf("Open: %v", err)
-		probe.Wait()
-		return testhelper.Report(rep)
-	}
-	<-oh.Done()
-	var ws unix.WaitStatus
-	if _, err := unix.Wait4(probe.Process.Pid, &ws, 0, nil); err != nil {
-		rep.Setup = "wait4: " + err.Error()
-		return testhelper.Report(rep)
-	}
-	if _, err := oh.Wait(); err != nil {
-		rep.Unsupported = fmt.Sprintf("Handle.Wait after a foreign reap: %v (mode %s)", err, oh.Mode())
-		probe.Wait()
-		return testhelper.Report(rep)
-	}
-	oh.Close()
-	probe.Wait()
-
-	var foreign atomic.Int64
-	switch args[0] {
-	case "wait4":
-		for range 2 {
-			go func() {
-				var ws unix.WaitStatus
-				for {
-					pid, err := unix.Wait4(-1, &ws, 0, nil)
-					if pid > 0 {
-						foreign.Add(1)
-					} else if err == unix.ECHILD {
-						runtime.Gosched()
-					}
-				}
-			}()
-		}
-	case "sigchld-ignored":
-		signal.Ignore(syscall.SIGCHLD)
-	default:
-		rep.Setup = "unknown reaper " + args[0]
+	if ignored := signal.Ignored(syscall.SIGCHLD); ignored != (args[0] == "sigchld-ignored") {
+		rep.Setup = fmt.Sprintf("reaper %s, but SIGCHLD ignored: %t: start the helper with pexectest.WithForeignReaper", args[0], ignored)
 		return testhelper.Report(rep)
 	}
 
@@ -225,7 +176,6 @@ func proofReaperHelper(args []string) int {
 		}
 	})
 	rep.Elapsed = time.Since(start)
-	rep.ForeignReaps = foreign.Load()
 	return testhelper.Report(rep)
 }
 
@@ -234,18 +184,23 @@ func TestProofForeignReaper(t *testing.T) {
 	if testing.Short() {
 		n = 100
 	}
-	for _, reaper := range []string{"wait4", "sigchld-ignored"} {
+	for _, r := range []pexectest.Reaper{pexectest.ReaperWait4, pexectest.ReaperIgnoreSIGCHLD} {
+		reaper := r.String()
 		t.Run(reaper, func(t *testing.T) {
+			if !pidfdInfoExit(t) {
+				testhelper.Uses("proof-reaper")
+				t.Skip("this kernel does not keep exit statuses for pidfds (PIDFD_INFO_EXIT, Linux 6.15+), or there are no pidfds here")
+			}
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
 			defer cancel()
+			cmd := pexectest.CommandContext(ctx, "proof-reaper", reaper, strconv.Itoa(n))
+			testhelper.Uses("proof-reaper") // used, even where WithForeignReaper skips
+			pexectest.WithForeignReaper(t, cmd, r)
 			var rep reaperReport
-			testhelper.RunReport(ctx, t, nil, &rep, "proof-reaper", reaper, strconv.Itoa(n))
+			testhelper.RunReportCmd(ctx, t, cmd, &rep)
 			if rep.Setup != "" {
 				t.Fatalf("helper setup: %s", rep.Setup)
-			}
-			if rep.Unsupported != "" {
-				t.Skipf("this kernel does not keep exit statuses for pidfds (PIDFD_INFO_EXIT, Linux 6.15+): %s", rep.Unsupported)
 			}
 			for _, f := range rep.Failures {
 				t.Error(f)
@@ -253,14 +208,11 @@ func TestProofForeignReaper(t *testing.T) {
 			if rep.PexecRight != n || rep.PexecWrong != 0 {
 				t.Errorf("pexec: %d of %d children right, %d wrong", rep.PexecRight, n, rep.PexecWrong)
 			}
-			if reaper == "wait4" && rep.ForeignReaps == 0 {
-				t.Error("the wait4(-1) loop reaped nothing: the test did not test")
-			}
 			if rep.ByForeigner == 0 {
 				t.Error("Cmd.Wait never met a child reaped by the foreigner: the test did not test")
 			}
-			t.Logf("%s: pexec right %d of %d (Cmd.Wait: %d reaped by pexec, %d by the foreigner, as *ReapedError with the true status); wait4 loop reaped %d",
-				reaper, rep.PexecRight, n, rep.ByPexec, rep.ByForeigner, rep.ForeignReaps)
+			t.Logf("%s: pexec right %d of %d (Cmd.Wait: %d reaped by pexec, %d by the foreigner, as *ReapedError with the true status)",
+				reaper, rep.PexecRight, n, rep.ByPexec, rep.ByForeigner)
 			t.Logf("%s: os/exec lost %d of %d (right %d, other %d); helper %v, test %v",
 				reaper, rep.OSLost, n, rep.OSRight, rep.OSWrong, rep.Elapsed, time.Since(start))
 		})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // The core behaviour table: exit codes, signals, Alive, Wait, Done,
@@ -88,7 +89,7 @@ func exitCase(code int) tableCase {
 	return tableCase{
 		name: fmt.Sprintf("exit-%d", code),
 		run: func(r *tableRun) {
-			c := helper("exit", fmt.Sprint(code))
+			c := pexectest.Command("exit", fmt.Sprint(code))
 			h := r.start(c)
 			if h == nil {
 				return
@@ -116,7 +117,7 @@ func signalCase(name string, sig syscall.Signal, kill bool) tableCase {
 	return tableCase{
 		name: name,
 		run: func(r *tableRun) {
-			c := helper("sleep")
+			c := pexectest.Command("sleep")
 			h := r.start(c)
 			if h == nil {
 				return
@@ -164,7 +165,7 @@ func proofTable() []tableCase {
 		{
 			name: "kill-self",
 			run: func(r *tableRun) {
-				c := helper("kill-self", "15")
+				c := pexectest.Command("kill-self", "15")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -182,7 +183,7 @@ func proofTable() []tableCase {
 			run: func(r *tableRun) {
 				// Exited, not yet reaped by Cmd.Wait: not alive, cannot be
 				// signalled, its PID still its own.
-				c := helper("exit", "4")
+				c := pexectest.Command("exit", "4")
 				h := r.start(c)
 				if h == nil || !r.awaitDone(h) {
 					return
@@ -206,7 +207,7 @@ func proofTable() []tableCase {
 		{
 			name: "done",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -229,7 +230,7 @@ func proofTable() []tableCase {
 		{
 			name: "waitcontext",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -259,7 +260,7 @@ func proofTable() []tableCase {
 		{
 			name: "close",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -303,7 +304,7 @@ func proofTable() []tableCase {
 		{
 			name: "close-unblocks-wait",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -331,7 +332,7 @@ func proofTable() []tableCase {
 			run: func(r *tableRun) {
 				// Eight Handle.Waits and Cmd.Wait at once: one reap, one
 				// outcome for all, and the I/O copying is not lost.
-				c := helper("byte-then-exit", "7")
+				c := pexectest.Command("byte-then-exit", "7")
 				var out strings.Builder
 				c.Stdout = &out
 				h := r.start(c)
@@ -361,7 +362,7 @@ func proofTable() []tableCase {
 		{
 			name: "cmd-wait-first",
 			run: func(r *tableRun) {
-				c := helper("exit", "5")
+				c := pexectest.Command("exit", "5")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -386,7 +387,7 @@ func proofTable() []tableCase {
 		{
 			name: "signal-errors",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				h := r.start(c)
 				if h == nil {
 					return
@@ -414,7 +415,7 @@ func proofTable() []tableCase {
 		{
 			name: "signal-group",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 				h := r.start(c)
 				if h == nil {
@@ -437,7 +438,7 @@ func proofTable() []tableCase {
 		{
 			name: "mode",
 			run: func(r *tableRun) {
-				c := helper("sleep")
+				c := pexectest.Command("sleep")
 				h := r.start(c)
 				if h == nil {
 					return

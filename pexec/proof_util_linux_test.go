@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
 )
 
@@ -90,14 +89,6 @@ func proofCmdWait(ctx context.Context, c *pexec.Cmd) error {
 		c.Process.Kill()
 		return fmt.Errorf("Cmd.Wait hung: %w", ctx.Err())
 	}
-}
-
-// helperCtx is helper with a context: the child is killed when ctx is done.
-func helperCtx(ctx context.Context, name string, args ...string) *pexec.Cmd {
-	path, argv, env := testhelper.Command(name, args...)
-	c := pexec.CommandContext(ctx, path, argv[1:]...)
-	c.Env = env
-	return c
 }
 
 // proofDeadline runs fn and fails t if fn panics or has not returned

@@ -19,6 +19,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -357,9 +358,7 @@ func TestWaitTracedChild(t *testing.T) {
 			go func() { cmdDone <- c.Wait() }()
 			defer func() { h.Kill(); stdin.Close(); <-cmdDone }()
 
-			path, argv, env := testhelper.Command("review-tracer", strconv.Itoa(c.Process.Pid))
-			tracer := exec.Command(path, argv[1:]...)
-			tracer.Env = env
+			tracer := pexectest.Command("review-tracer", strconv.Itoa(c.Process.Pid))
 			tracerIn, err := tracer.StdinPipe()
 			if err != nil {
 				t.Fatal(err)

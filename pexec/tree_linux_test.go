@@ -20,6 +20,7 @@ import (
 	"github.com/pexec-dev/pexec/internal/cgroup"
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 	"golang.org/x/sys/unix"
 )
 
@@ -118,9 +119,7 @@ func TestPdeathsigFollowsProcess(t *testing.T) {
 	t.Run("parent exits", func(t *testing.T) {
 		skipNoPidfd(t)
 		ctx := waitTestContext(t)
-		path, argv, env := testhelper.Command("pdeathsig-parent")
-		parent := exec.CommandContext(ctx, path, argv[1:]...)
-		parent.Env = env
+		parent := pexectest.CommandContext(ctx, "pdeathsig-parent")
 		stdin, err := parent.StdinPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -546,12 +545,8 @@ func TestTreeBadInput(t *testing.T) {
 			}
 		})
 	}
-	h := helper("sleep")
-	if err := h.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Wait()
-	defer h.Process.Kill()
+	h := pexectest.Command("sleep")
+	pexectest.Start(t, h, noTree) // no tree: what the calls below check
 	if err := h.Handle().SignalTree(syscall.SIGTERM); !errors.Is(err, os.ErrInvalid) {
 		t.Errorf("SignalTree without a tree = %v; want os.ErrInvalid", err)
 	}
@@ -615,7 +610,7 @@ type unprivilegedReport struct {
 // says why, and only an explicit TreeCgroup fails the Start.
 func TestTreeWithoutCgroupRights(t *testing.T) {
 	if os.Geteuid() != 0 {
-		testhelper.Command("tree-unprivileged") // accounted for
+		testhelper.Uses("tree-unprivileged")
 		t.Skip("dropping to an unprivileged user needs root; CI runs as root")
 	}
 	skipNoPidfd(t)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Tests of waiting on Linux, where Done, Wait and WaitContext observe the
@@ -51,7 +52,7 @@ func waitTestContext(t *testing.T) context.Context {
 // concurrently with the test.
 func gatedChild(t *testing.T, code int) (c *pexec.Cmd, release func(), wait func() error) {
 	t.Helper()
-	c = helper("echo", fmt.Sprint(code))
+	c = pexectest.Command("echo", fmt.Sprint(code))
 	c.Stdout = io.Discard
 	stdin, err := c.StdinPipe()
 	if err != nil {
@@ -707,8 +708,8 @@ func measureWaitThreads(rep *threadsReport) (err error) {
 	if p, err := exec.LookPath("sleep"); err == nil {
 		path = p
 	} else {
-		path, argv, env = testhelper.Command("sleep")
-		argv = argv[1:]
+		sleep := pexectest.Command("sleep")
+		path, argv, env = sleep.Path, sleep.Args[1:], sleep.Env
 	}
 
 	var (

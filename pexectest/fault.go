@@ -53,9 +53,13 @@ func (j Jail) String() string {
 type Reaper int
 
 const (
-	// ReaperWait4 runs a goroutine that reaps every child of the helper
+	// ReaperWait4 runs goroutines that reap every child of the helper
 	// with wait4(-1) as soon as it exits, as a careless library or cgo
-	// code does.
+	// code does: two of them, so that one is blocked in wait4 while the
+	// other returns from it with a child. While the helper has no child,
+	// they try again without pause (yielding) for 50ms after the last
+	// reap, so that they are already waiting for the next child the
+	// helper starts, and every millisecond after that.
 	ReaperWait4 Reaper = iota + 1
 	// ReaperIgnoreSIGCHLD sets SIGCHLD to SIG_IGN, so that the kernel reaps
 	// every child of the helper as it exits (POSIX's SA_NOCLDWAIT).

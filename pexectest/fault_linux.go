@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -51,7 +52,7 @@ func setupHelper() error {
 	if v, ok := os.LookupEnv(reaperEnv); ok {
 		switch v {
 		case ReaperWait4.String():
-			go reapAll()
+			reapAll()
 		case ReaperIgnoreSIGCHLD.String():
 			signal.Ignore(syscall.SIGCHLD)
 		default:
@@ -61,16 +62,39 @@ func setupHelper() error {
 	return nil
 }
 
-// reapAll is the foreign reaper of ReaperWait4: it reaps every child of the
-// process as soon as it exits. It blocks in wait4 while there are children,
-// and polls every millisecond while there are none.
+// reapers is the number of goroutines of ReaperWait4: while one returns
+// from wait4 with a child, another is already blocked in it.
+const reapers = 2
+
+// reapSpin is how long a reaper of ReaperWait4 polls without pause, yielding
+// between tries, after it last found no child: a child started meanwhile
+// finds it blocked in wait4 before it exits. Then it sleeps a millisecond
+// between tries, which costs no CPU while the helper has no child.
+const reapSpin = 50 * time.Millisecond
+
+// reapAll runs the foreign reaper of ReaperWait4: goroutines that reap
+// every child of the process with wait4(-1) as soon as it exits. Each
+// blocks in wait4 while there are children; while there are none, it
+// polls, without pause for reapSpin after it last reaped, every millisecond
+// after that.
 func reapAll() {
-	var ws unix.WaitStatus
-	for {
-		_, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.ECHILD {
-			time.Sleep(time.Millisecond)
-		}
+	for range reapers {
+		go func() {
+			var ws unix.WaitStatus
+			last := time.Now()
+			for {
+				pid, err := unix.Wait4(-1, &ws, 0, nil)
+				switch {
+				case pid > 0:
+					last = time.Now()
+				case err != unix.ECHILD:
+				case time.Since(last) < reapSpin:
+					runtime.Gosched()
+				default:
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}()
 	}
 }
 

@@ -32,7 +32,10 @@ import (
 type Leak struct {
 	// PID is the process ID.
 	PID int
-	// Command is the process's command line, from /proc/<pid>/cmdline.
+	// Command is the process's command line, from /proc/<pid>/cmdline
+	// (for a program run through a binfmt_misc interpreter such as
+	// qemu-user, without what the kernel put in front of it: the
+	// interpreter and the program's path).
 	// Once a process has exited its command line is gone: Command then is
 	// the one recorded by [Start], if it started the process, or the
 	// kernel's name of the program in brackets ("[sleep]").

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -125,16 +126,89 @@ func currentChildren() []procKey {
 	return out
 }
 
-// cmdline returns the command line of process pid, words separated by
-// spaces, and its first word; both "" once the process has exited.
-func cmdline(pid int) (line, argv0 string) {
+// cmdline returns the command line of process pid, whose kernel name is
+// comm, words separated by spaces, and its first word; both "" once the
+// process has exited. For a program that the kernel runs through a
+// binfmt_misc interpreter, it is the program's own command line (see
+// [programArgs]).
+func cmdline(pid int, comm string) (line, argv0 string) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
 	if err != nil || len(b) == 0 {
 		return "", ""
 	}
 	words := strings.Split(strings.TrimSuffix(string(b), "\x00"), "\x00")
+	words = programArgs(words, comm, binfmtInterpreters())
 	return strings.Join(words, " "), words[0]
 }
+
+// programArgs returns the command line of a program from words, the
+// /proc/<pid>/cmdline of its process, whose kernel name is comm. Where
+// binfmt_misc runs the program through an interpreter (qemu-user, for a
+// binary of another architecture: the test binary built for linux/arm64 and
+// run on amd64), the kernel gives the interpreter the argument vector
+// [interpreter, program path, program arguments...], or, with the
+// registration's P flag (preserve-argv0), [interpreter, program path,
+// program argv[0], program arguments...]; programArgs removes what the
+// kernel put in front, so that reports and [IgnoreCommand] see the
+// command line the program was started with. It does so only if words[0]
+// is an interpreter registered with binfmt_misc (interps maps each to
+// whether it has the P flag) and comm is the name of the program, not of
+// the interpreter: the kernel names a process after the file that was
+// executed. Otherwise it returns words unchanged.
+func programArgs(words []string, comm string, interps map[string]bool) []string {
+	if len(words) < 2 {
+		return words
+	}
+	preserve, ok := interps[words[0]]
+	if !ok || comm == "" || commOf(words[1]) != comm || commOf(words[0]) == comm {
+		return words
+	}
+	if preserve && len(words) > 2 {
+		return words[2:]
+	}
+	return words[1:]
+}
+
+// commOf returns the kernel's name for a process that executed the file
+// path: its last element, cut to 15 bytes (TASK_COMM_LEN - 1).
+func commOf(path string) string {
+	base := filepath.Base(path)
+	if len(base) > 15 {
+		base = base[:15]
+	}
+	return base
+}
+
+// binfmtInterpreters returns the interpreters registered with binfmt_misc
+// (from /proc/sys/fs/binfmt_misc, where it is mounted), each mapped to
+// whether its registration has the P flag. It reads them once.
+var binfmtInterpreters = sync.OnceValue(func() map[string]bool {
+	const dir = "/proc/sys/fs/binfmt_misc"
+	ents, _ := os.ReadDir(dir)
+	out := map[string]bool{}
+	for _, e := range ents {
+		if e.Name() == "register" || e.Name() == "status" {
+			continue
+		}
+		b, err := os.ReadFile(dir + "/" + e.Name())
+		if err != nil {
+			continue
+		}
+		interp, preserve := "", false
+		for line := range strings.Lines(string(b)) {
+			line = strings.TrimSpace(line)
+			if v, ok := strings.CutPrefix(line, "interpreter "); ok {
+				interp = v
+			} else if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				preserve = strings.Contains(v, "P")
+			}
+		}
+		if interp != "" {
+			out[interp] = preserve
+		}
+	}
+	return out
+})
 
 // helperOf returns the helper process pid runs, from its environment.
 func helperOf(pid int) string {
@@ -168,7 +242,7 @@ func describe(pid int, st procStat) Leak {
 		l.State = "stopped"
 	}
 	var argv0 string
-	l.Command, argv0 = cmdline(pid)
+	l.Command, argv0 = cmdline(pid, st.comm)
 	if argv0 != "" {
 		l.Helper = helperOf(pid)
 	}
@@ -201,7 +275,7 @@ func scanChildren(o *options) ([]leaked, error) {
 			continue
 		}
 		l := describe(pid, st)
-		_, argv0 := cmdline(pid)
+		_, argv0 := cmdline(pid, st.comm)
 		if o.ignoredCommand(argv0, st.comm, l.Helper) {
 			continue
 		}

@@ -453,3 +453,33 @@ func TestFixtures(t *testing.T) {
 		})
 	}
 }
+
+// Under binfmt_misc (qemu-user running a test binary built for another
+// architecture), /proc/<pid>/cmdline starts with the interpreter and the
+// program's path; the leak checks report the program's own command line.
+func TestProgramArgs(t *testing.T) {
+	const qemu = "/usr/libexec/qemu-binfmt/aarch64-binfmt-P"
+	interps := map[string]bool{qemu: true, "/usr/bin/qemu-arm": false}
+	tests := []struct {
+		name  string
+		words []string
+		comm  string
+		want  []string
+	}{
+		{"native", []string{"/tmp/x.test", "-test.run=^$", "--"}, "x.test", []string{"/tmp/x.test", "-test.run=^$", "--"}},
+		{"binfmt, argv[0] preserved", []string{qemu, "/tmp/b/x.test", "/tmp/b/x.test", "-test.run=^$", "--", "1h"}, "x.test", []string{"/tmp/b/x.test", "-test.run=^$", "--", "1h"}},
+		{"binfmt, argv[0] preserved, another argv[0]", []string{qemu, "/tmp/b/x.test", "x", "a"}, "x.test", []string{"x", "a"}},
+		{"binfmt, argv[0] replaced by the path", []string{"/usr/bin/qemu-arm", "/tmp/b/x.test", "a"}, "x.test", []string{"/tmp/b/x.test", "a"}},
+		{"binfmt, long name cut to 15 bytes", []string{qemu, "/tmp/b/pexectest-long.test", "/tmp/b/pexectest-long.test"}, "pexectest-long.", []string{"/tmp/b/pexectest-long.test"}},
+		{"the interpreter run by hand", []string{qemu, "/tmp/b/x.test", "/tmp/b/x.test"}, "aarch64-binfmt-", []string{qemu, "/tmp/b/x.test", "/tmp/b/x.test"}},
+		{"not a registered interpreter", []string{"/usr/bin/env", "/tmp/b/x.test"}, "x.test", []string{"/usr/bin/env", "/tmp/b/x.test"}},
+		{"a lone word", []string{qemu}, "x.test", []string{qemu}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, pexectest.ProgramArgs(tt.words, tt.comm, interps)); diff != "" {
+				t.Errorf("ProgramArgs(%q, %q) (-want +got):\n%s", tt.words, tt.comm, diff)
+			}
+		})
+	}
+}

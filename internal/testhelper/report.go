@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"syscall"
 	"testing"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Test bodies that must run in a process of their own (inside a seccomp
@@ -39,24 +39,25 @@ func Report(v any) int {
 // killed if ctx is done first. RunReport fails t, showing the helper's
 // stderr, if the helper does not exit with code 0 (the race detector, for
 // one, makes it exit with 66) or writes no report; it returns the helper's
-// stderr for logging.
+// stderr for logging. It marks the helper used ([Uses]), as a helper that
+// drops its privileges cannot leave its mark. It panics on an unregistered
+// name, which is a bug in the test.
 func RunReport(ctx context.Context, t testing.TB, attr *syscall.SysProcAttr, v any, name string, args ...string) (stderr []byte) {
 	t.Helper()
-	path, argv, env := Command(name, args...)
-	cmd := exec.CommandContext(ctx, path, argv[1:]...)
-	cmd.Env = env
+	cmd := pexectest.CommandContext(ctx, name, args...)
+	if cmd.Err != nil {
+		panic("testhelper: " + cmd.Err.Error())
+	}
+	Uses(name)
 	cmd.SysProcAttr = attr
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	decodeReport(ctx, t, fmt.Sprint(name, " ", args), err, out.Bytes(), errb.Bytes(), v)
-	return errb.Bytes()
+	return RunReportCmd(ctx, t, cmd, v)
 }
 
-// RunReportCmd is [RunReport] for a helper command made by [HelperCmd]
-// (pexectest.CommandContext), for example one that pexectest.Jailed has
-// set up: it runs cmd, which must not have Stdout or Stderr set, and
-// decodes its [Report] into v, failing t as RunReport does.
+// RunReportCmd is [RunReport] for a helper command made by
+// [pexectest.CommandContext], for example one that a fault injection
+// (pexectest.Jailed, InPIDNamespace, WithForeignReaper) has set up: it runs
+// cmd, which must not have Stdout or Stderr set, and decodes its [Report]
+// into v, failing t as RunReport does.
 func RunReportCmd(ctx context.Context, t testing.TB, cmd *pexec.Cmd, v any) (stderr []byte) {
 	t.Helper()
 	var out, errb bytes.Buffer

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Standard holds the helpers every test package gets.
@@ -46,9 +47,7 @@ var Standard = map[string]Func{
 	// grandchild: starts a sleeping child of its own, prints that child's
 	// PID and sleeps.
 	"grandchild": func(args []string) int {
-		path, argv, env := Command("sleep")
-		cmd := exec.Command(path, argv[1:]...)
-		cmd.Env = env
+		cmd := pexectest.Command("sleep")
 		if err := cmd.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1

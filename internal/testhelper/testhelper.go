@@ -4,21 +4,22 @@
 // and its test ([Report], [RunReport]), and probes of the pidfd system
 // calls ([ProbePidfdSyscalls]).
 //
-// The machinery itself is public, in package pexectest: the test binary
-// re-executes itself as a named helper ([pexectest.Command],
-// [pexectest.Main]), the seccomp jail ([pexectest.EnterJail]), the leak
-// checks. The functions here are thin wrappers over it, kept so that
-// pexec's tests keep working while they move onto pexectest.
+// Everything else is public, in package pexectest, and pexec's tests use
+// it directly, as any user would: helper commands ([pexectest.Command],
+// [pexectest.CommandContext]), processes bound to a test
+// ([pexectest.Start]), outcomes ([pexectest.Run]), the leak checks, and
+// the fault injections (the seccomp jail, PID namespaces, foreign
+// reapers).
 //
-// TestMain calls [Main]; when the binary is re-executed as a helper it runs
-// the helper instead of the tests. [Main] fails the run if one of a
-// package's own helpers is never used by a full (unfiltered) test run;
-// through [pexectest.Main] it fails the run if it leaves child processes
-// running or unreaped.
+// TestMain calls [Main], which registers the helpers and runs
+// [pexectest.Main]: when the binary is re-executed as a helper it runs the
+// helper instead of the tests; otherwise it fails the run if it leaves
+// child processes running or unreaped, and, after a full (unfiltered) run,
+// if one of a package's own helpers ([Register]) was never used: it never
+// ran, and no test said that it uses it ([Uses]).
 package testhelper
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -28,13 +29,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/pexec-dev/pexec/pexec"
 	"github.com/pexec-dev/pexec/pexectest"
 )
-
-// EnvVar names the environment variable that selects a helper:
-// [pexectest.HelperEnv].
-const EnvVar = pexectest.HelperEnv
 
 // Func is a helper: it receives the command's arguments after the helper
 // name and returns the exit code.
@@ -43,7 +39,7 @@ type Func = pexectest.HelperFunc
 var (
 	mu   sync.Mutex
 	own  = map[string]bool{} // package-specific helpers, checked for use
-	used = map[string]bool{} // helpers given to Command or Nested
+	used = map[string]bool{} // helpers named by Uses, Nested, Command or RunReport
 )
 
 // ranDirEnv names a directory, made by Main, in which each package-specific
@@ -105,10 +101,13 @@ func Register(name string, fn Func) {
 	own[name] = true
 }
 
-// Nested records that a test runs the named helpers through another helper
-// (which starts them in its own process), so they count as used even
-// before they have run, or if the test skips.
-func Nested(names ...string) {
+// Uses records that a test uses the named helpers, so that they count as
+// used although they do not run where the unused-helper check can see it:
+// the test skips before it starts them (the fault injection it needs is
+// not allowed here, the kernel lacks what it tests), or the helper runs as
+// a user that cannot leave its mark in the run's directory. A helper that
+// runs needs no Uses.
+func Uses(names ...string) {
 	mu.Lock()
 	defer mu.Unlock()
 	for _, name := range names {
@@ -116,9 +115,14 @@ func Nested(names ...string) {
 	}
 }
 
+// Nested is [Uses] for helpers that a test runs through another helper,
+// which starts them in its own process.
+func Nested(names ...string) { Uses(names...) }
+
 // Unused returns the package-specific helpers no test has used so far: a
-// helper is used once a test has passed its name to [Command] or [Nested],
-// or once it has run, however it was started.
+// helper is used once it has run, however it was started
+// ([pexectest.Command], from another helper, ...), or once a test has
+// named it to [Uses], [Nested], [Command] or [RunReport].
 func Unused() []string {
 	ran := map[string]bool{}
 	if dir := os.Getenv(ranDirEnv); dir != "" {
@@ -141,33 +145,15 @@ func Unused() []string {
 
 // Command returns the path, argv and environment that run helper name with
 // args in a re-execution of the current test binary: those of
-// [pexectest.Command], for exec.Command, pexec.Command or os.StartProcess
-// alike. It marks the helper used. It panics on an unregistered name, which
-// is a bug in the test.
+// [pexectest.Command], for os/exec or os.StartProcess. It marks the helper
+// used. It panics on an unregistered name, which is a bug in the test.
+// (pexec's tests use pexectest.Command's Cmd, or its Path, Args and Env,
+// directly.)
 func Command(name string, args ...string) (path string, argv []string, env []string) {
 	c := pexectest.Command(name, args...)
 	if c.Err != nil {
 		panic("testhelper: " + c.Err.Error())
 	}
-	mu.Lock()
-	used[name] = true
-	mu.Unlock()
+	Uses(name)
 	return c.Path, c.Args, c.Env
-}
-
-// HelperCmd returns the [pexec.Cmd] of [pexectest.CommandContext] that runs
-// helper name with args, for the fault injections of pexectest (Jailed,
-// InPIDNamespace, WithForeignReaper), which set up such a Cmd. Like
-// [Command], it marks the helper used (so a test that then skips, where the
-// fault cannot be injected, still accounts for it) and panics on an
-// unregistered name.
-func HelperCmd(ctx context.Context, name string, args ...string) *pexec.Cmd {
-	c := pexectest.CommandContext(ctx, name, args...)
-	if c.Err != nil {
-		panic("testhelper: " + c.Err.Error())
-	}
-	mu.Lock()
-	used[name] = true
-	mu.Unlock()
-	return c
 }
