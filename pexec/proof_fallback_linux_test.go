@@ -2,7 +2,6 @@ package pexec_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os/exec"
 	"syscall"
@@ -61,18 +60,6 @@ type jailReport struct {
 	Cases       map[string][]string
 }
 
-// errnoName names err's errno ("ENOSYS"), or says "ok" for nil.
-func errnoName(err error) string {
-	var e syscall.Errno
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &e):
-		return unix.ErrnoName(e)
-	}
-	return err.Error()
-}
-
 // proofJailHelper runs in the jail pexectest.Jailed set up for it.
 func proofJailHelper(args []string) int {
 	var rep jailReport
@@ -109,7 +96,7 @@ func proofJailHelper(args []string) int {
 		err = unix.PidfdSendSignal(fd, 0, nil, 0)
 		unix.Close(fd)
 	}
-	rep.PidfdOpenChild = errnoName(err)
+	rep.PidfdOpenChild = testhelper.ErrnoName(err)
 	oc.Process.Kill()
 	oc.Wait()
 	pc.Process.Kill()

@@ -98,7 +98,7 @@ func TestPdeathsigFollowsProcess(t *testing.T) {
 				case <-time.After(time.Millisecond):
 				}
 			}
-			osErr := waitBounded(ctx, t, osChild.Wait)
+			osErr := waitBounded(ctx, t, osChild.Wait, func() { osChild.Process.Kill() })
 			if !killedBySIGKILL(osErr) {
 				t.Errorf("os/exec child after its spawning thread exited: %v; want killed by Pdeathsig (SIGKILL)", osErr)
 			}
@@ -163,20 +163,6 @@ func pdeathsigParentHelper([]string) int {
 	fmt.Println(c.Process.Pid)
 	io.Copy(io.Discard, os.Stdin)
 	return 0
-}
-
-// waitBounded runs wait, failing the test if ctx ends first.
-func waitBounded(ctx context.Context, t *testing.T, wait func() error) error {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() { errc <- wait() }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-		t.Fatalf("wait still blocked at the deadline: %v", ctx.Err())
-		return nil
-	}
 }
 
 // treeScript starts 50 descendants of five kinds, printing "kind pid" for
@@ -491,7 +477,7 @@ func TestStop(t *testing.T) {
 			t.Errorf("Stop with a done context = %v; want context.Canceled", err)
 		}
 		// The SIGKILL was sent: the child dies without more help.
-		if err := waitBounded(waitTestContext(t), t, c.Wait); !killedBySIGKILL(err) {
+		if err := waitBounded(waitTestContext(t), t, c.Wait, nil); !killedBySIGKILL(err) {
 			t.Errorf("Cmd.Wait after the canceled Stop = %v; want killed", err)
 		}
 	})

@@ -75,14 +75,23 @@ func gatedChild(t *testing.T, code int) (c *pexec.Cmd, release func(), wait func
 // first so that a hang fails the test instead of stalling it.
 func waitWithin(ctx context.Context, t *testing.T, c *pexec.Cmd, wait func() error) error {
 	t.Helper()
+	return waitBounded(ctx, t, wait, func() { c.Process.Kill() })
+}
+
+// waitBounded runs wait, failing the test if ctx ends first, after
+// calling giveUp (if not nil) to end what wait waits for.
+func waitBounded(ctx context.Context, t *testing.T, wait func() error, giveUp func()) error {
+	t.Helper()
 	errc := make(chan error, 1)
 	go func() { errc <- wait() }()
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		c.Process.Kill()
-		t.Fatalf("Cmd.Wait of pid %d: still blocked at the deadline: %v", c.Process.Pid, ctx.Err())
+		if giveUp != nil {
+			giveUp()
+		}
+		t.Fatalf("wait still blocked at the deadline: %v", ctx.Err())
 		return nil
 	}
 }

@@ -31,16 +31,7 @@ func helperNames() []string {
 }
 
 // errName returns the errno name in err, or its text.
-func errName(err error) string {
-	var e syscall.Errno
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.As(err, &e):
-		return unix.ErrnoName(e)
-	}
-	return err.Error()
-}
+var errName = testhelper.ErrnoName
 
 // unprivilegedReport is what unprivilegedHelper observed.
 type unprivilegedReport struct {

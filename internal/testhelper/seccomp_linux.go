@@ -30,16 +30,7 @@ func DenyPidfd() error { return pexectest.EnterJail(pexectest.JailNoPidfd) }
 // "clone" (the same rejected call without CLONE_PIDFD) still gives "EINVAL":
 // the filter looks at the flag, not at clone as a whole.
 func ProbePidfdSyscalls() map[string]string {
-	name := func(err error) string {
-		var e syscall.Errno
-		switch {
-		case err == nil:
-			return "ok"
-		case errors.As(err, &e):
-			return unix.ErrnoName(e)
-		}
-		return err.Error()
-	}
+	name := ErrnoName
 	raw := func(trap, a1, a2, a3 uintptr) error {
 		_, _, e := unix.RawSyscall(trap, a1, a2, a3)
 		if e != 0 {
@@ -72,4 +63,17 @@ func ProbePidfdSyscalls() map[string]string {
 	out["clone(CLONE_PIDFD)"] = name(cloneCall(invalid | unix.CLONE_PIDFD))
 	out["clone"] = name(cloneCall(invalid))
 	return out
+}
+
+// ErrnoName names err's errno ("ENOSYS"), says "ok" for nil, and gives the
+// text of any other error: for reports that compare system call outcomes.
+func ErrnoName(err error) string {
+	var e syscall.Errno
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.As(err, &e):
+		return unix.ErrnoName(e)
+	}
+	return err.Error()
 }
