@@ -60,7 +60,8 @@
 //	Open, OpenID, Parent, PeerHandle, FromFile,         yes         no: errors.ErrUnsupported
 //	  FromProcess, ID, GetFD
 //	Info, SignalGroup                                   yes         child only, while unreaped
-//	Cmd.Tree: TreeCgroup                                yes         yes (SIGKILL only; other signals need pidfds)
+//	Cmd.Tree: TreeCgroup                                yes         where clone3 works (seccomp filters deny it too:
+//	                                                                TreeAuto then gives TreeGroup)
 //	Cmd.Tree: TreeGroup                                 yes         signals only while the leader runs
 //
 // # Kernel versions

@@ -189,17 +189,14 @@ func (p *exitPoller) ctl(op, fd int, key uint64, events uint32) error {
 	return nil
 }
 
-// drop forgets the entry of fd, and with del removes it from the epoll
-// instance: a Handle does so before closing a pidfd it owns, because the
-// kernel keeps an entry as long as any duplicate of the file description
-// is open. Nobody waits on the entry then: every waiter holds a reference to
-// the pidfd.
-func (p *exitPoller) drop(fd int, r *pollReg, del bool) {
+// drop forgets the entry of fd and removes it from the epoll instance,
+// before the caller closes fd, a descriptor of its own: the kernel keeps an
+// entry as long as any duplicate of the file description is open. Nobody
+// waits on the entry then: every waiter holds a reference to fd.
+func (p *exitPoller) drop(fd int, r *pollReg) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.regs[r.key]; ok && del {
-		unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	delete(p.regs, r.key)
 }
 
@@ -236,7 +233,9 @@ func (p *exitPoller) wait(ch, stop, closed <-chan struct{}) bool {
 	var watching chan struct{}
 	p.waiters.Add(1)
 	defer func() {
-		p.waiters.Add(-1)
+		if p.waiters.Add(-1) == 0 {
+			p.idle()
+		}
 		if watching != nil {
 			close(watching)
 		}
@@ -374,6 +373,21 @@ func (p *exitPoller) park() (n int, err error) {
 	// Not on the netpoller (it refused the descriptor, or no descriptor
 	// was left to duplicate): block this thread, one for all processes.
 	return epollWait(p.epfd, p.events, -1)
+}
+
+// idle is called by the last waiter to leave: the last read may have
+// found other waiters, and kept the epoll instance on the netpoller for
+// them. Whoever reads next decides again; if nobody else holds lead, the
+// last waiter takes the instance off the netpoller itself.
+func (p *exitPoller) idle() {
+	select {
+	case p.lead <- struct{}{}:
+		if p.waiters.Load() == 0 {
+			p.unpark()
+		}
+		<-p.lead
+	default:
+	}
 }
 
 // unpark takes the epoll instance off the netpoller.

@@ -171,6 +171,16 @@ func closeChan(c *chan struct{}) {
 	close(*c)
 }
 
+// isClosed reports whether c is a closed channel (false for nil).
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 // chanOf returns *c, making it first if needed; the caller holds h.mu.
 func chanOf(c *chan struct{}) chan struct{} {
 	if *c == nil {

@@ -426,14 +426,9 @@ func (h *Handle) beforeReap(capture bool) *Status {
 	return st
 }
 
-var (
-	// cmdWaits counts the Cmd.Waits in beforeReap.
-	cmdWaits atomic.Int32
-	// spinning is held by the one Cmd.Wait that may block a thread in
-	// poll(2) on its child's pidfd for up to readerSpinMsec (see
-	// awaitExitSpin).
-	spinning atomic.Bool
-)
+// cmdWaits counts the Cmd.Waits waiting in awaitExitSpin; the one that
+// finds it was the first spins.
+var cmdWaits atomic.Int32
 
 // awaitExitSpin waits, for Cmd.Wait, until the child of pidfd fd (held by
 // the caller) has exited. Like the exit poller's reader, one Cmd.Wait at a
@@ -441,22 +436,17 @@ var (
 // readerSpinMsec: a child that exits within that time is noticed as
 // directly as by os/exec's waitid, and without registering it with the
 // poller (whose entry, added and then removed as the pidfd closes, costs
-// more than the poll). It spins only while it is the only Cmd.Wait in
-// progress, for the reason the exit poller's reader does (readerSpinMsec).
-// Any other Cmd.Wait, and one whose child runs longer, waits on the exit
-// poller, holding no thread.
+// more than the poll). Only a Cmd.Wait that found no other in progress
+// spins, for the reason the exit poller's reader does (readerSpinMsec):
+// any other, and one whose child runs longer, waits on the exit poller,
+// holding no thread.
 func (h *Handle) awaitExitSpin(fd int) {
 	if pidfdReadable(fd) {
 		return
 	}
-	cmdWaits.Add(1)
 	defer cmdWaits.Add(-1)
-	if cmdWaits.Load() == 1 && spinning.CompareAndSwap(false, true) {
-		exited := pollFor(fd, unix.POLLIN, readerSpinMsec)
-		spinning.Store(false)
-		if exited {
-			return
-		}
+	if cmdWaits.Add(1) == 1 && pollFor(fd, unix.POLLIN, readerSpinMsec) {
+		return
 	}
 	h.awaitEvent(fd, false, nil, nil)
 }

@@ -62,7 +62,7 @@ func (o *ownedFD) close() bool {
 func (o *ownedFD) closeNow() {
 	if r := o.reg.Load(); r != nil {
 		if p := pollerPtr.Load(); p != nil {
-			p.drop(o.fd, r, true)
+			p.drop(o.fd, r)
 		}
 	}
 	unix.Close(o.fd)

@@ -20,46 +20,24 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // forcePIDMode makes Supported report false; tests set it through
 // export_linux_test.go to run the PID-mode paths on a pidfd kernel.
 var forcePIDMode bool
 
-// probePidfd checks, once, that the pidfd syscalls pexec needs work here:
-// pidfd_open, pidfd_send_signal and waitid(P_PIDFD). They fail with ENOSYS
-// on kernels before 5.3/5.4 and with ENOSYS or EPERM under seccomp filters.
-var probePidfd = sync.OnceValue(func() error {
-	fd, err := unix.PidfdOpen(os.Getpid(), 0)
-	if err != nil {
-		return os.NewSyscallError("pidfd_open", err)
-	}
-	defer unix.Close(fd)
-	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
-		return os.NewSyscallError("pidfd_send_signal", err)
-	}
-	_, err = waitid(unix.P_PIDFD, fd, unix.WEXITED|unix.WNOHANG, 0)
-	if !isErrno(err, syscall.ECHILD) {
-		// We are not our own parent: anything but ECHILD means
-		// waitid(P_PIDFD) is not understood.
-		return err
-	}
-	return nil
-})
-
-// probeSpawn reads, once, the verdict of Go's own probe (os/pidfd_linux.go),
-// which also calls clone(CLONE_PIDFD): the runtime spawns children with a
-// pidfd only where that works. Some environments have pidfd_open but not
+// probePidfd reads, once, the verdict of Go's own probe (os/pidfd_linux.go),
+// which calls what pexec needs: pidfd_open, pidfd_send_signal,
+// waitid(P_PIDFD) and clone(CLONE_PIDFD). They fail with ENOSYS on kernels
+// before 5.3/5.4 and with ENOSYS or EPERM under seccomp filters; the
+// runtime spawns children with a pidfd only where all work. Some environments have pidfd_open but not
 // CLONE_PIDFD: QEMU user mode before 8.0 (how multi-arch container builds
 // and cross-architecture CI run Go binaries), or a seccomp filter that
 // denies clone3 and clone with CLONE_PIDFD. There os.Process holds no pidfd,
 // and pexec must not ask for one either: the spawn would fail. FindProcess
 // of the caller's own PID returns a Process with a pidfd exactly when Go's
 // probe succeeded.
-var probeSpawn = sync.OnceValue(func() error {
+var probePidfd = sync.OnceValue(func() error {
 	p, err := os.FindProcess(os.Getpid())
 	if err != nil {
 		return err
@@ -76,5 +54,5 @@ var probeSpawn = sync.OnceValue(func() error {
 // with one (CLONE_PIDFD, which QEMU user mode before 8.0 lacks). When it
 // returns false, every Handle is in [ModePID].
 func Supported() bool {
-	return !forcePIDMode && probePidfd() == nil && probeSpawn() == nil
+	return !forcePIDMode && probePidfd() == nil
 }

@@ -51,7 +51,10 @@ type jailReport struct {
 	// pidfd_open through, although pexec does not use it (it follows Go's
 	// runtime, which has no pidfd without CLONE_PIDFD).
 	PidfdOpenChild string
-	OSExec         string // os/exec's result for a child exiting with 3
+	// AutoTree is what a TreeAuto child got in the jail, what KillTree
+	// did, and how the child ended.
+	AutoTree string
+	OSExec   string // os/exec's result for a child exiting with 3
 	// Run is pexec's Cmd.Run for children that exit with 0 and with 3.
 	Run []string
 	// CallerPidFD is what Start does, for pexec and os/exec, when the
@@ -107,6 +110,14 @@ func proofJailHelper(args []string) int {
 	rep.OSExec = fmt.Sprint(exec.Command("/bin/sh", "-c", "exit 3").Run())
 	for _, code := range []string{"0", "3"} {
 		rep.Run = append(rep.Run, proofErr(pexec.Command("/bin/sh", "-c", "exit "+code).Run()))
+	}
+
+	tc := pexec.Command("/bin/sleep", "1000")
+	tc.Tree = pexec.TreeAuto
+	if err := tc.Start(); err != nil {
+		rep.AutoTree = "start: " + err.Error()
+	} else {
+		rep.AutoTree = tc.Handle().Tree().String() + " " + proofErr(tc.Handle().KillTree()) + " " + proofErr(tc.Wait())
 	}
 
 	rep.CallerPidFD = map[string]string{}
@@ -203,6 +214,11 @@ func TestProofFallbackJailed(t *testing.T) {
 			t.Run("really-fallback", func(t *testing.T) {
 				if diff := cmp.Diff(tc.probes, rep.Probes); diff != "" {
 					t.Errorf("probes in the jail (-want +got):\n%s", diff)
+				}
+				// Where pidfds are denied, so is clone3 (a filter cannot
+				// read its flags): no cgroup tree, a process group.
+				if want := "group nil ExitError(signal: killed)"; rep.AutoTree != want {
+					t.Errorf("a TreeAuto child in the jail, KillTree, Wait: %s; want %s", rep.AutoTree, want)
 				}
 				if rep.PidfdOpenChild != tc.pidfdOpen {
 					t.Errorf("pidfd_open and pidfd_send_signal(0) on the running child in the jail: %s, want %s", rep.PidfdOpenChild, tc.pidfdOpen)

@@ -120,13 +120,3 @@ func (h *Handle) TreeDone() <-chan struct{} {
 	}
 	return h.tree.done(h)
 }
-
-// isClosed reports whether c is a closed channel (false for nil).
-func isClosed(c <-chan struct{}) bool {
-	select {
-	case <-c:
-		return true
-	default:
-		return false
-	}
-}

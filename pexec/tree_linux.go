@@ -1,7 +1,6 @@
 package pexec
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/internal/cgroup"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -183,7 +183,7 @@ func (t *cgroupTree) watch() {
 	}
 	if r := t.reg.Load(); r != nil {
 		if p := pollerPtr.Load(); p != nil {
-			p.drop(t.leaf.EventsFD(), r, true)
+			p.drop(t.leaf.EventsFD(), r)
 		}
 	}
 	t.leaf.Remove()
@@ -266,24 +266,11 @@ func groupHasLiveMember(pgid int) bool {
 	defer d.Close()
 	names, _ := d.Readdirnames(-1)
 	for _, name := range names {
-		if name[0] < '0' || name[0] > '9' {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + name + "/stat")
+		pid, err := strconv.Atoi(name)
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...: comm may hold spaces and
-		// parentheses, so split after its last ')'.
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
-		}
-		f := bytes.Fields(b[i+1:])
-		if len(f) < 3 {
-			continue
-		}
-		if g, err := strconv.Atoi(string(f[2])); err == nil && g == pgid && f[0][0] != 'Z' && f[0][0] != 'X' {
+		if st, err := procfs.ReadStat(pid); err == nil && st.Pgrp == pgid && !st.Exited() {
 			return true
 		}
 	}

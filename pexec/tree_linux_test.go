@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/internal/cgroup"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexec"
 	"github.com/pexec-dev/pexec/pexectest"
@@ -241,17 +242,8 @@ func startTree(t *testing.T, mode pexec.TreeMode) (*pexec.Cmd, []descendant) {
 
 // sessionOf returns the session ID of process pid from /proc, or 0.
 func sessionOf(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	i := strings.LastIndexByte(string(b), ')')
-	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 4 {
-		return 0
-	}
-	sid, _ := strconv.Atoi(f[3])
-	return sid
+	st, _ := procfs.ReadStat(pid)
+	return st.Session
 }
 
 // TestTreeKill kills trees of 50 descendants, some in new sessions, some

@@ -1,9 +1,9 @@
 package pexectest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,54 +16,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// procStat is what the leak checks read of a process in /proc/<pid>/stat.
-type procStat struct {
-	ppid  int
-	pgrp  int  // the process group's ID
-	state byte // R, S, D, T, t, Z, X, ...
-	comm  string
-	start uint64 // start time, in clock ticks after boot (field 22)
-	// exitCode is the status in the form wait(2) reports it (field 52,
-	// Linux 3.5+), meaningful once the process is a zombie.
-	exitCode int
-}
-
-// readStat reads /proc/<pid>/stat.
-func readStat(pid int) (procStat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return procStat{}, err
-	}
-	// The program's name, in parentheses, may itself contain spaces and
-	// parentheses: the fields resume after the last ')'.
-	open, end := bytes.IndexByte(b, '('), bytes.LastIndexByte(b, ')')
-	if open < 0 || end < open {
-		return procStat{}, fmt.Errorf("pexectest: bad /proc/%d/stat: %q", pid, b)
-	}
-	f := strings.Fields(string(b[end+1:])) // f[0] is field 3, the state
-	if len(f) < 20 || len(f[0]) != 1 {
-		return procStat{}, fmt.Errorf("pexectest: bad /proc/%d/stat: %q", pid, b)
-	}
-	st := procStat{state: f[0][0], comm: string(b[open+1 : end])}
-	st.ppid, _ = strconv.Atoi(f[1])
-	st.pgrp, _ = strconv.Atoi(f[2])
-	st.start, _ = strconv.ParseUint(f[19], 10, 64)
-	if len(f) > 49 {
-		st.exitCode, _ = strconv.Atoi(f[49])
-	}
-	return st, nil
-}
-
-// gone reports whether the state is that of a process that has exited.
-func (st procStat) gone() bool { return st.state == 'Z' || st.state == 'X' }
-
 // procStart returns the start time of process pid, 0 if unknown.
 func procStart(pid int) uint64 {
-	st, err := readStat(pid)
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0
 	}
-	return st.start
+	return st.Start
 }
 
 // hasChildrenFiles reports whether /proc/<pid>/task/<tid>/children exists
@@ -105,7 +64,7 @@ func childrenOf(pid int) ([]int, error) {
 			if err != nil {
 				continue
 			}
-			if st, err := readStat(n); err == nil && st.ppid == pid {
+			if st, err := procfs.ReadStat(n); err == nil && st.PPid == pid {
 				out = append(out, n)
 			}
 		}
@@ -119,8 +78,8 @@ func currentChildren() []procKey {
 	pids, _ := childrenOf(os.Getpid())
 	var out []procKey
 	for _, pid := range pids {
-		if st, err := readStat(pid); err == nil {
-			out = append(out, procKey{pid, st.start})
+		if st, err := procfs.ReadStat(pid); err == nil {
+			out = append(out, procKey{pid, st.Start})
 		}
 	}
 	return out
@@ -224,30 +183,35 @@ func helperOf(pid int) string {
 	return ""
 }
 
+// execSettle bounds the wait for the command line of a process caught in
+// execve.
+const execSettle = 100 * time.Millisecond
+
 // describe fills in what a Leak says about process pid.
-func describe(pid int, st procStat) Leak {
+func describe(pid int, st procfs.Stat) Leak {
 	l := Leak{PID: pid, State: "running"}
 	switch {
-	case st.gone():
-		ws := syscall.WaitStatus(st.exitCode)
-		how := "exit status " + strconv.Itoa(ws.ExitStatus())
-		if ws.Signaled() {
-			how = "signal " + signalName(ws.Signal())
-			if ws.CoreDump() {
-				how += " (core dumped)"
-			}
-		}
-		l.State = "exited (" + how + "), not reaped"
-	case st.state == 'T' || st.state == 't':
+	case st.Exited():
+		ws := syscall.WaitStatus(st.ExitCode)
+		l.State = "exited (" + howEnded(ws.Signaled(), ws.Signal(), ws.CoreDump(), ws.ExitStatus()) + "), not reaped"
+	case st.State == 'T' || st.State == 't':
 		l.State = "stopped"
 	}
 	var argv0 string
-	l.Command, argv0 = cmdline(pid, st.comm)
+	l.Command, argv0 = cmdline(pid, st.Comm)
+	// A child caught inside execve has no command line yet: Start returns
+	// once the new program has closed the close-on-exec descriptors, and
+	// the kernel sets the arguments' place in memory only after that. A
+	// process that runs gets one within moments.
+	for deadline := time.Now().Add(execSettle); argv0 == "" && !st.Exited() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+		l.Command, argv0 = cmdline(pid, st.Comm)
+	}
 	if argv0 != "" {
 		l.Helper = helperOf(pid)
 	}
 	if l.Command == "" {
-		l.Command = "[" + st.comm + "]"
+		l.Command = "[" + st.Comm + "]"
 	}
 	return l
 }
@@ -265,18 +229,18 @@ func scanChildren(o *options) ([]leaked, error) {
 	}
 	var out []leaked
 	for _, pid := range pids {
-		st, err := readStat(pid)
-		if err != nil || st.ppid != self {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.PPid != self {
 			continue // reaped since it was listed
 		}
-		k := procKey{pid, st.start}
+		k := procKey{pid, st.Start}
 		b, isBound := boundTo(k)
 		if o.ignorePIDs[pid] || o.ignoreProcs[k] || b.pending {
 			continue
 		}
 		l := describe(pid, st)
-		_, argv0 := cmdline(pid, st.comm)
-		if o.ignoredCommand(argv0, st.comm, l.Helper) {
+		_, argv0 := cmdline(pid, st.Comm)
+		if o.ignoredCommand(argv0, st.Comm, l.Helper) {
 			continue
 		}
 		if isBound {
@@ -285,7 +249,7 @@ func scanChildren(o *options) ([]leaked, error) {
 				l.Command = b.command
 			}
 		}
-		out = append(out, leaked{Leak: l, key: k, zombie: st.gone()})
+		out = append(out, leaked{Leak: l, key: k, zombie: st.Exited()})
 	}
 	return out, nil
 }
@@ -301,8 +265,8 @@ func describeDescendants(leaks []leaked) {
 		kids, _ := childrenOf(pid)
 		var out []Leak
 		for _, k := range kids {
-			st, err := readStat(k)
-			if err != nil || st.ppid != pid || n >= maxDescendants {
+			st, err := procfs.ReadStat(k)
+			if err != nil || st.PPid != pid || n >= maxDescendants {
 				continue
 			}
 			n++
@@ -365,8 +329,8 @@ func open(pid int, start uint64, ppid int) (t target, ok bool, err error) {
 	case !noPidfd(err):
 		return t, false, os.NewSyscallError("pidfd_open", err)
 	}
-	st, err := readStat(pid)
-	if err != nil || st.start != start || st.ppid != ppid {
+	st, err := procfs.ReadStat(pid)
+	if err != nil || st.Start != start || st.PPid != ppid {
 		t.close()
 		return t, false, nil
 	}
@@ -391,7 +355,7 @@ func killLeak(l leaked) error {
 		return err
 	}
 	defer t.close()
-	if st, err := readStat(t.pid); err == nil && !st.gone() {
+	if st, err := procfs.ReadStat(t.pid); err == nil && !st.Exited() {
 		// Freeze the tree top down, so that nobody in it can start or reap
 		// a process while it is listed, then kill it.
 		var tree []target
@@ -411,18 +375,18 @@ func killLeak(l leaked) error {
 // of its children, recursively; it appends the descendants it opened to
 // tree.
 func stopTree(t target, tree *[]target) {
-	if t.signal(unix.SIGSTOP) != nil || !waitState(t.pid, time.Second, func(st procStat) bool {
-		return st.state == 'T' || st.state == 't'
+	if t.signal(unix.SIGSTOP) != nil || !waitState(t.pid, time.Second, func(st procfs.Stat) bool {
+		return st.State == 'T' || st.State == 't'
 	}) {
 		return // exited, or not stopping: its children stay unlisted
 	}
 	kids, _ := childrenOf(t.pid)
 	for _, k := range kids {
-		st, err := readStat(k)
-		if err != nil || st.ppid != t.pid || st.gone() {
+		st, err := procfs.ReadStat(k)
+		if err != nil || st.PPid != t.pid || st.Exited() {
 			continue
 		}
-		d, ok, _ := open(k, st.start, t.pid)
+		d, ok, _ := open(k, st.Start, t.pid)
 		if !ok {
 			continue
 		}
@@ -433,12 +397,12 @@ func stopTree(t target, tree *[]target) {
 
 // waitState waits up to d for process pid to be in a state cond accepts,
 // or to be gone; it reports whether cond accepted.
-func waitState(pid int, d time.Duration, cond func(procStat) bool) bool {
+func waitState(pid int, d time.Duration, cond func(procfs.Stat) bool) bool {
 	deadline := time.Now().Add(d)
 	delay := 100 * time.Microsecond
 	for {
-		st, err := readStat(pid)
-		if err != nil || st.gone() {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.Exited() {
 			return false
 		}
 		if cond(st) {

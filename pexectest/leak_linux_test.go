@@ -2,7 +2,6 @@ package pexectest_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"github.com/pexec-dev/pexec/pexec"
 	"github.com/pexec-dev/pexec/pexectest"
 )
@@ -22,13 +22,11 @@ import (
 // procStat returns the parent PID, state and start time of process pid,
 // and false if there is no such process.
 func procStat(pid int) (ppid int, state string, start string, ok bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return 0, "", "", false
 	}
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	ppid, _ = strconv.Atoi(f[1])
-	return ppid, f[0], f[19], true
+	return st.PPid, string(st.State), strconv.FormatUint(st.Start, 10), true
 }
 
 // isChild reports whether pid is a child of this process, running or not

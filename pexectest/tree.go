@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pexec-dev/pexec/pexec"
@@ -120,14 +121,19 @@ func (tr *tree) leak(members []member) leaked {
 // statusText words a status as the leak reports do: "exit status 3",
 // "signal SIGKILL".
 func statusText(st *pexec.Status) string {
-	if st.Signaled() {
-		s := "signal " + signalName(st.Signal())
-		if st.CoreDump() {
-			s += " (core dumped)"
-		}
-		return s
+	return howEnded(st.Signaled(), st.Signal(), st.CoreDump(), st.ExitCode())
+}
+
+// howEnded words an end: "exit status 3", "signal SIGKILL (core dumped)".
+func howEnded(signaled bool, sig syscall.Signal, core bool, code int) string {
+	if !signaled {
+		return "exit status " + strconv.Itoa(code)
 	}
-	return "exit status " + strconv.Itoa(st.ExitCode())
+	s := "signal " + signalName(sig)
+	if core {
+		s += " (core dumped)"
+	}
+	return s
 }
 
 // kill kills every process of the tree with KillTree and waits for the

@@ -3,6 +3,7 @@ package pexectest
 import (
 	"errors"
 	"fmt"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"os"
 	"path"
 	"slices"
@@ -29,7 +30,7 @@ type leafRef struct {
 // zero leafRef if it is not a leaf that pexec made under the test
 // process's own cgroup.
 func findLeaf(pid int) leafRef {
-	rel, ok := cgroupOf(pid)
+	rel, ok := procfs.CgroupPath(pid)
 	_, own, err := cgroup.Root()
 	if !ok || err != nil || !strings.HasPrefix(path.Base(rel), "pexec-") {
 		return leafRef{}
@@ -42,22 +43,7 @@ func findLeaf(pid int) leafRef {
 	return leafRef{rel: rel, dir: dir}
 }
 
-// cgroupOf returns the cgroup2 path of process pid (the "0::" line of
-// /proc/<pid>/cgroup).
-func cgroupOf(pid int) (string, bool) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
-	if err != nil {
-		return "", false
-	}
-	for line := range strings.Lines(string(b)) {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return strings.TrimRight(p, "\n"), true
-		}
-	}
-	return "", false
-}
-
-// inLeaf reports whether cgroup path rel is the leaf l or below it.
+// has reports whether cgroup path rel is the leaf l or below it.
 func (l leafRef) has(rel string) bool {
 	return rel == l.rel || strings.HasPrefix(rel, l.rel+"/")
 }
@@ -70,7 +56,7 @@ func (l leafRef) has(rel string) bool {
 // tree may fork meanwhile.
 func treeMembers(tr *tree) ([]member, error) {
 	var pids []int
-	var isMember func(pid int, st procStat) bool
+	var isMember func(pid int, st procfs.Stat) bool
 	switch tr.mode {
 	case pexec.TreeCgroup:
 		if tr.leaf.dir == "" {
@@ -80,8 +66,8 @@ func treeMembers(tr *tree) ([]member, error) {
 		if pids, err = cgroupProcs(tr.leaf.dir); err != nil {
 			return nil, err
 		}
-		isMember = func(pid int, _ procStat) bool {
-			rel, ok := cgroupOf(pid)
+		isMember = func(pid int, _ procfs.Stat) bool {
+			rel, ok := procfs.CgroupPath(pid)
 			return ok && tr.leaf.has(rel)
 		}
 	case pexec.TreeGroup:
@@ -94,26 +80,26 @@ func treeMembers(tr *tree) ([]member, error) {
 				pids = append(pids, pid)
 			}
 		}
-		isMember = func(_ int, st procStat) bool { return st.pgrp == tr.pid }
+		isMember = func(_ int, st procfs.Stat) bool { return st.Pgrp == tr.pid }
 	default:
 		return nil, nil
 	}
 	slices.Sort(pids)
 	var out []member
 	for _, pid := range slices.Compact(pids) {
-		st, err := readStat(pid)
-		if err != nil || st.gone() || !isMember(pid, st) {
+		st, err := procfs.ReadStat(pid)
+		if err != nil || st.Exited() || !isMember(pid, st) {
 			continue
 		}
 		if len(out) == maxDescendants {
 			break
 		}
 		l := describe(pid, st)
-		again, err := readStat(pid)
-		if err != nil || again.start != st.start || !isMember(pid, again) {
+		again, err := procfs.ReadStat(pid)
+		if err != nil || again.Start != st.Start || !isMember(pid, again) {
 			continue // gone, or another process now
 		}
-		out = append(out, member{Leak: l, key: procKey{pid, st.start}, ppid: st.ppid})
+		out = append(out, member{Leak: l, key: procKey{pid, st.Start}, ppid: st.PPid})
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"math/bits"
 	"os"
 	"path"
@@ -85,7 +86,7 @@ func ProcessID(procDir string) (uint64, error) {
 // the reader's cgroup namespace; a mount's root field says which cgroup
 // directory it shows at its mount point.
 func parseRoot(mountinfo, cgroup []byte) (where, error) {
-	rel, ok := cgroupPath(cgroup)
+	rel, ok := procfs.ParseCgroup(cgroup)
 	if !ok {
 		return where{}, fmt.Errorf("cgroup: no cgroup2 (\"0::\") line in /proc/self/cgroup: %w", errors.ErrUnsupported)
 	}
@@ -127,16 +128,6 @@ func parseRoot(mountinfo, cgroup []byte) (where, error) {
 		return where{}, fmt.Errorf("cgroup: no cgroup2 mount shows the own cgroup %q: %w", rel, errors.ErrUnsupported)
 	}
 	return best, nil
-}
-
-// cgroupPath returns the path on the "0::" line of a /proc/<pid>/cgroup.
-func cgroupPath(b []byte) (string, bool) {
-	for line := range strings.Lines(string(b)) {
-		if p, ok := strings.CutPrefix(line, "0::"); ok {
-			return strings.TrimRight(p, "\n"), true
-		}
-	}
-	return "", false
 }
 
 // unescapeMountinfo undoes the octal escapes (\040 for a space) of

@@ -5,6 +5,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"os"
 	"strconv"
 	"strings"
@@ -310,7 +311,7 @@ func inSubtree(pidfd, pid int, sub []member) (bool, error) {
 	if err != nil || exited {
 		return false, err
 	}
-	rel, ok := cgroupPath(b)
+	rel, ok := procfs.ParseCgroup(b)
 	if !ok {
 		return false, nil
 	}

@@ -5,6 +5,7 @@ package cgroup
 import (
 	"errors"
 	"fmt"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"os"
 	"path"
 	"strconv"
@@ -118,23 +119,11 @@ func pidfsID(fd int) (uint64, error) {
 	return handleID(fd, "", unix.AT_EMPTY_PATH)
 }
 
-// startTime returns field 22 of /proc/<pid>/stat.
+// startTime returns the start time of process pid (field 22 of
+// /proc/<pid>/stat).
 func startTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) is in parentheses and may contain
-	// anything; the fields after the last ')' start with field 3.
-	i := strings.LastIndexByte(string(b), ')')
-	if i < 0 {
-		return 0, fmt.Errorf("cgroup: /proc/%d/stat: no ')'", pid)
-	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("cgroup: /proc/%d/stat: %d fields", pid, len(f)+2)
-	}
-	return strconv.ParseUint(f[19], 10, 64)
+	st, err := procfs.ReadStat(pid)
+	return st.Start, err
 }
 
 // gone reports whether the creator has certainly exited; an error means
