@@ -151,7 +151,12 @@ func Wrap(c *exec.Cmd) *Cmd {
 	}
 	if c.Process != nil {
 		w.startCalled = 1
-		if c.ProcessState == nil {
+		if c.ProcessState != nil {
+			// c.Wait has reaped the child: the Handle answers with its
+			// status, and refuses to signal.
+			w.handle = newHandle(c.Process.Pid, childMode(), roleCmd)
+			w.handle.to(phaseSettled, result{ps: c.ProcessState})
+		} else {
 			w.handle = childHandle(c.Process)
 		}
 	}
@@ -309,6 +314,20 @@ func (c *Cmd) Wait() error {
 		r.err = err
 	}
 	h.afterReap(r)
+	if re, ok := err.(*ReapedError); ok && re.Status == nil {
+		// A Handle waiter that held the pidfd when the child was reaped
+		// may yet read the status: the outcome is settled once it has.
+		_, settled, closed := h.waitChans()
+		select {
+		case <-settled:
+			// re itself may be the outcome, shared: changed only if
+			// it is not.
+			if st, _ := h.outcome(); st != nil {
+				re.Status = st
+			}
+		case <-closed:
+		}
+	}
 	return err
 }
 

@@ -58,7 +58,10 @@ type pollReg struct {
 	key       uint64
 	exit      chan struct{} // closed once the process has exited
 	gone      chan struct{} // closed once it has been reaped; made when armed for it
-	exitSeen  bool
+	exitSeen bool
+	// goneArmed: the entry needs no more arming for the reap: armed for
+	// it, or retired (its pidfd taken out by Cmd.Wait, which reports the
+	// reap through reaped).
 	goneArmed bool
 	// notice marks an entry made by watch, for a descriptor that is not a
 	// pidfd (a cgroup's cgroup.events): every event of it closes exit, and
@@ -198,6 +201,28 @@ func (p *exitPoller) drop(fd int, r *pollReg) {
 	defer p.mu.Unlock()
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	delete(p.regs, r.key)
+}
+
+// retire takes the pidfd fd of a Cmd child that has exited out of the epoll
+// instance, before Cmd.Wait reaps the child and its os.Process closes fd
+// (the caller holds a reference to it). The entry stays known until
+// reaped: waiters still on it are told of the exit now and of the reap
+// then.
+func (p *exitPoller) retire(fd int, r *pollReg) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.regs[r.key]; !ok {
+		return // reported reaped already
+	}
+	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	r.goneArmed = true
+	if !r.exitSeen {
+		// The event will not come now: tell the waiters, and make the
+		// reader, which may be one of them, look.
+		r.exitSeen = true
+		close(r.exit)
+		p.interrupt()
+	}
 }
 
 // reaped forgets the entry of a child that Cmd.Wait has reaped, reporting

@@ -12,30 +12,149 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PID mode on Linux. A child that has not been reaped keeps its PID, so
+// PID mode on Linux, and the one place where pexec names a process by its
+// PID to signal it. A child that has not been reaped keeps its PID, so
 // waitid(P_PID, pid, WNOWAIT) and kill(pid) are safe while the child is
 // unreaped. Every such call that does not block runs under the read lock of
-// gate, and Cmd.Wait marks the reap under the write lock, so no call runs
-// after the reap (when the PID may already belong to another process) and
-// every later call refuses. The one blocking call, the watcher's
-// waitid(WNOWAIT), holds no lock (a lock held across it would queue the
-// reap's write lock behind it, and with it every later Signal, including
-// one that would end the child); it needs none, because Cmd.Wait reaps only
-// after the watcher has seen the exit. Nothing can stop another waiter in
-// the same process from reaping the child behind pexec's back: that is what
-// pidfds fix.
+// the Handle's reap gate, and Cmd.Wait marks the reap under the write lock,
+// so no call runs after the reap (when the PID may already belong to
+// another process) and every later call refuses. The one blocking call, the
+// watcher's waitid(WNOWAIT), holds no lock (a lock held across it would
+// queue the reap's write lock behind it, and with it every later Signal,
+// including one that would end the child); it needs none, because Cmd.Wait
+// reaps only after the watcher has seen the exit. A reap by the child's
+// os.Process itself (a direct cmd.Process.Wait) is excluded too: a single
+// process is signalled through os.Process.Signal, which refuses once that
+// Wait has begun. Nothing can stop another waiter in the same process from
+// reaping the child behind pexec's back (a wait4(-1) loop, SIGCHLD
+// ignored): that is what pidfds fix.
+
+// reapGate orders every use of a child's PID against Cmd.Wait's reap of the
+// child: users hold the read lock, and Cmd.Wait sets reaped under the write
+// lock before it reaps.
+type reapGate struct {
+	mu     sync.RWMutex
+	reaped bool
+}
 
 // pidState is a ModePID Handle's state.
 type pidState struct {
-	gate   sync.RWMutex
-	reaped bool // set by Cmd.Wait, under gate's write lock, before it reaps
+	// proc is the child's os.Process, through which a single process is
+	// signalled (see killByPID).
+	proc *os.Process
 
 	watchOnce sync.Once
 	exitSeen  chan struct{} // closed by the watcher once the child has exited
 }
 
-func newPIDHandle(pid int) *Handle {
-	return newHandle(pid, ModePID, roleCmd)
+// newPIDHandle returns the ModePID Handle of the child p, a Cmd's child that
+// Cmd.Wait will reap. A Process that cannot be signalled by PID without a
+// race gives a Handle that refuses everything: one released
+// (Process.Release sets Pid to -1) or never started (a Pid of 0 or less)
+// is closed (os.ErrClosed); one that its own Wait has already reaped is
+// settled (os.ErrProcessDone). Signal 0, sent through killByPID, tells
+// which, and sends nothing.
+func newPIDHandle(p *os.Process) *Handle {
+	h := newHandle(p.Pid, ModePID, roleCmd)
+	h.sys.pid.proc = p
+	if p.Pid <= 0 {
+		h.to(phaseClosed, result{})
+		return h
+	}
+	h.killByPID(0, false)
+	return h
+}
+
+// killByPID is the only place where pexec calls kill(2), whatever the mode:
+// ModePID's Signal, SignalGroup and SignalTree, and TreeGroup's signals on
+// kernels without PIDFD_SIGNAL_PROCESS_GROUP. It signals the Handle's
+// child, or with group the process group the child leads (kill(-pid)), only
+// once it has proven, under the reap gate's read lock, that the target
+// cannot be another process:
+//
+//   - the Handle is a Cmd child's, with a PID greater than 0 (a pid of 0 or
+//     less would name the caller's group, or every process);
+//   - Cmd.Wait has not reaped it (the gate), nor has its os.Process (whose
+//     own Signal refuses once its Wait has begun, and whose Pid Release
+//     sets to -1);
+//   - waitid(P_PID, pid, WNOHANG|WNOWAIT) finds it as an unreaped child.
+//
+// A child that has exited is not signalled (os.ErrProcessDone), except its
+// group: while the child is a zombie its PID, which is the group's ID,
+// stays its own, and members may live on. Once the child has been reaped,
+// a group signal returns an error wrapping errors.ErrUnsupported: the
+// group's ID could name another group.
+func (h *Handle) killByPID(sig syscall.Signal, group bool) error {
+	if h == nil || h.role != roleCmd || h.pid <= 0 {
+		return os.ErrProcessDone
+	}
+	g := &h.sys.reap
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	p := h.proc()
+	switch {
+	case g.reaped || p == nil:
+		return h.gone(group)
+	case p.Pid != h.pid:
+		// Released (Pid -1), or changed under pexec: the os.Process no
+		// longer vouches for the PID.
+		h.to(phaseClosed, result{})
+		return fmt.Errorf("pexec: pid %d: the os.Process was released: %w", h.pid, os.ErrClosed)
+	}
+	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0)
+	switch {
+	case err != nil:
+		// ECHILD: reaped by another waiter, so no longer a child.
+		h.markExited()
+		return h.gone(group)
+	case st != nil && !group:
+		h.markExited()
+		return os.ErrProcessDone
+	}
+	// os.Process.Signal refuses (os.ErrProcessDone) once its own Wait has
+	// marked the child done, which it does before reaping, and that Wait
+	// waits for the Signal to return. For a group, signal 0 asks it first.
+	osSig := sig
+	if group {
+		osSig = 0
+	}
+	if err := p.Signal(osSig); errors.Is(err, os.ErrProcessDone) {
+		// waitid found a child by that PID, yet the os.Process has
+		// reaped its own: the PID has been reused by another child.
+		h.ownerReaped()
+		return h.gone(group)
+	} else if !group || err != nil {
+		return signalError("kill", err)
+	}
+	return signalError("kill", unix.Kill(-h.pid, unix.Signal(sig)))
+}
+
+// gone is what killByPID returns for a child that cannot be signalled
+// any more: os.ErrProcessDone for the child itself; for its group, an
+// error wrapping errors.ErrUnsupported, because members may live on.
+func (h *Handle) gone(group bool) error {
+	if !group {
+		return os.ErrProcessDone
+	}
+	return fmt.Errorf("pexec: process %d, the group's leader, has been reaped; without PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9) its group cannot be signalled without a PID race: %w", h.pid, errors.ErrUnsupported)
+}
+
+// proc returns the child's os.Process: a Cmd child's pidfd Handle borrows
+// it, a PID-mode Handle keeps it for killByPID.
+func (h *Handle) proc() *os.Process {
+	if h.mode == ModePID {
+		return h.sys.pid.proc
+	}
+	return h.sys.proc
+}
+
+// markReaped closes the reap gate: Cmd.Wait calls it before it reaps the
+// child, and no signal by PID starts afterwards.
+func (h *Handle) markReaped() {
+	g := &h.sys.reap
+	g.mu.Lock()
+	g.reaped = true
+	g.mu.Unlock()
 }
 
 // pidWatch starts, once, the watcher: a goroutine that blocks a thread in
@@ -65,69 +184,45 @@ func (h *Handle) pidAwaitExit(stop, closed <-chan struct{}) error {
 
 // pidExited reports whether the child has exited, without reaping it.
 func (h *Handle) pidExited() bool {
-	s := &h.sys.pid
-	s.gate.RLock()
-	defer s.gate.RUnlock()
-	if s.reaped {
+	g := &h.sys.reap
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.reaped {
 		return true
 	}
 	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0)
 	return st != nil || isErrno(err, syscall.ECHILD)
 }
 
+// pidSignal is Signal and SignalGroup in ModePID.
 func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
-	s := &h.sys.pid
-	s.gate.RLock()
-	defer s.gate.RUnlock()
-	if s.reaped {
+	if flags&unix.PIDFD_SIGNAL_PROCESS_GROUP == 0 {
+		return h.killByPID(sig, false)
+	}
+	// Like PIDFD_SIGNAL_PROCESS_GROUP, signal only the group the child
+	// leads, and only while the child itself runs. Any other group might
+	// be the caller's own.
+	if !h.Alive() {
 		return os.ErrProcessDone
 	}
-	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, 0)
-	if st != nil || isErrno(err, syscall.ECHILD) {
-		h.markExited()
-		return os.ErrProcessDone
+	pgid, err := unix.Getpgid(h.pid)
+	if err != nil {
+		return signalError("getpgid", err)
 	}
-	target := h.pid
-	if flags&unix.PIDFD_SIGNAL_PROCESS_GROUP != 0 {
-		// Like PIDFD_SIGNAL_PROCESS_GROUP, signal only the group the child
-		// leads: its ID is the unreaped child's PID, so it cannot have been
-		// reused. Any other group might be the caller's own.
-		pgid, err := unix.Getpgid(h.pid)
-		if err != nil {
-			return signalError("getpgid", err)
-		}
-		if pgid != h.pid {
-			return errNotGroupLeader(h.pid)
-		}
-		target = -pgid
+	if pgid != h.pid {
+		return errNotGroupLeader(h.pid)
 	}
-	return signalError("kill", unix.Kill(target, unix.Signal(sig)))
-}
-
-// pidSignalTree signals the process group the child leads (TreeGroup):
-// kill(-pgid) while the child is unreaped, even as a zombie, when its PID,
-// which is the group's ID, cannot have been reused. Once Cmd.Wait has
-// reaped it, the group cannot be signalled without a PID race: an error
-// wrapping errors.ErrUnsupported, never os.ErrProcessDone while members may
-// live.
-func (h *Handle) pidSignalTree(sig syscall.Signal) error {
-	s := &h.sys.pid
-	s.gate.RLock()
-	defer s.gate.RUnlock()
-	if s.reaped {
-		return fmt.Errorf("pexec: SignalTree: process %d, the group's leader, has been reaped; without pidfds its group cannot be signalled without a PID race: %w", h.pid, errors.ErrUnsupported)
-	}
-	return signalError("kill", unix.Kill(-h.pid, unix.Signal(sig)))
+	return h.killByPID(sig, true)
 }
 
 // pidSettle records the outcome of the exited child, observed without
 // reaping it.
 func (h *Handle) pidSettle() error {
 	<-h.pidWatch() // returns at once: the exit was seen through it
-	s := &h.sys.pid
-	s.gate.RLock()
-	defer s.gate.RUnlock()
-	if s.reaped {
+	g := &h.sys.reap
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.reaped {
 		return nil // Cmd.Wait, in phaseReaping or later, records it
 	}
 	st, err := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, h.pid)
@@ -146,19 +241,20 @@ func (h *Handle) pidSettle() error {
 
 // pidBeforeReap is beforeReap in ModePID: it waits for the watcher's
 // notice of the exit (Close does not stop it), records the status, and
-// marks the reap so that no PID-mode call runs from now on.
+// closes the reap gate so that no PID-mode call runs from now on.
 func (h *Handle) pidBeforeReap() *Status {
+	if h.pid <= 0 {
+		return nil
+	}
 	<-h.pidWatch()
-	s := &h.sys.pid
-	s.gate.RLock()
+	g := &h.sys.reap
+	g.mu.RLock()
 	st, _ := waitid(unix.P_PID, h.pid, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, h.pid)
-	s.gate.RUnlock()
+	g.mu.RUnlock()
 	if st != nil {
 		h.observe(st, nil)
 	}
 	h.move(phaseReaping, phaseExited, result{})
-	s.gate.Lock()
-	s.reaped = true
-	s.gate.Unlock()
+	h.markReaped()
 	return st
 }

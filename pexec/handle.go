@@ -141,6 +141,11 @@ func (h *Handle) to(p phase, r result) bool { return h.move(p, p, r) }
 func (h *Handle) move(p, from phase, r result) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return h.moveLocked(p, from, r)
+}
+
+// moveLocked is [Handle.move] for a caller that holds h.mu.
+func (h *Handle) moveLocked(p, from phase, r result) bool {
 	cur := h.phase()
 	if cur == phaseSettled && p == phaseSettled && r.ps != nil && h.res.ps == nil && h.res.err == nil {
 		h.res = result{ps: r.ps}

@@ -17,7 +17,8 @@ import (
 // borrowed from a Cmd child's os.Process (proc), used through
 // os.Process.WithHandle, or owned (own); either way every use holds a
 // reference (see control), and every wait goes through the one exit poller
-// (see awaitEvent). In ModePID it holds the PID-mode state (pidState).
+// (see awaitEvent). In ModePID it holds the PID-mode state (pidState). A
+// Cmd child's Handle, in either mode, has a reap gate (see killByPID).
 type sysHandle struct {
 	proc *os.Process             // a Cmd child's pidfd is its os.Process's
 	breg atomic.Pointer[pollReg] // and its exit-poller entry
@@ -26,28 +27,37 @@ type sysHandle struct {
 
 	blockOnce sync.Once // starts settleBlocking, for a process a tracer holds
 
-	pid pidState
+	// observers counts the waiters that hold the pidfd and may yet read
+	// the status; unseen is an outcome without a status, concluded by a
+	// caller that could not hold it, applied once the last of them has
+	// let go without settling (see settleUnseen). Both under the Handle's
+	// mu.
+	observers int
+	unseen    *unseenOutcome
+
+	reap reapGate
+	pid  pidState
 }
 
 // newBorrowedHandle returns the ModePidFD Handle of a Cmd child, on the
-// pidfd its os.Process holds, or nil if p holds none (Go found pidfds
-// unusable here: an old kernel, a seccomp filter, QEMU user mode without
-// CLONE_PIDFD). Since Go 1.23 os.Process spawns the child with CLONE_PIDFD
-// itself, so the pidfd exists from the child's first instant, and a child
-// costs one descriptor, as with os/exec.
+// pidfd its os.Process holds. Since Go 1.23 os.Process spawns the child
+// with CLONE_PIDFD itself, so the pidfd exists from the child's first
+// instant, and a child costs one descriptor, as with os/exec. A Process
+// whose pidfd is gone gives a Handle that refuses everything, never one
+// that names the process by its PID: settled (os.ErrProcessDone) once the
+// Process's own Wait has reaped the child, closed (os.ErrClosed) once
+// Process.Release has closed the pidfd, or if the Process never held one.
 func newBorrowedHandle(p *os.Process, r role) *Handle {
-	var id uint64
-	err := p.WithHandle(func(fd uintptr) {
-		if pidfsSupported() == nil {
-			id, _ = pidfdID(int(fd))
-		}
-	})
-	if err != nil {
-		return nil
-	}
 	h := newHandle(p.Pid, ModePidFD, r)
 	h.sys.proc = p
-	h.sys.id = id
+	err := h.control(func(fd int) {
+		if pidfsSupported() == nil {
+			h.sys.id, _ = pidfdID(fd)
+		}
+	})
+	if err == os.ErrProcessDone {
+		h.ownerReaped()
+	}
 	return h
 }
 
@@ -263,7 +273,7 @@ func (h *Handle) sysWait(stop <-chan struct{}) error {
 	}
 	var next pending
 	var err error
-	cerr := h.control(func(fd int) {
+	cerr := h.observing(func(fd int) {
 		if h.phase() == phaseRunning {
 			if err = h.awaitEvent(fd, false, stop, closed); err != nil {
 				return
@@ -345,10 +355,16 @@ func (h *Handle) unavailable() error {
 	return fmt.Errorf("pexec: pid %d is not a child of this process: %w", h.pid, ErrStatusUnavailable)
 }
 
-// observe records an outcome seen by a Handle waiter: it never replaces
-// one that Cmd.Wait's reap is about to record (phaseReaping).
+// observe records an outcome seen by a Handle waiter. A status is the
+// process's, whoever reaps it, so it settles the Handle even while Cmd.Wait
+// reaps (phaseReaping); an error (no status to be had) never replaces the
+// outcome that Cmd.Wait's reap is about to record.
 func (h *Handle) observe(st *Status, err error) {
-	h.move(phaseSettled, phaseExited, result{st: st, err: err})
+	from := phaseExited
+	if st != nil {
+		from = phaseReaping
+	}
+	h.move(phaseSettled, from, result{st: st, err: err})
 }
 
 // regSlot is where the Handle's exit-poller entry is recorded.
@@ -359,12 +375,54 @@ func (h *Handle) regSlot() *atomic.Pointer[pollReg] {
 	return &h.sys.breg
 }
 
-// ownerReaped is called when a Cmd child's pidfd is gone because its
-// os.Process reaped it. Cmd.Wait leaves phaseExited before it reaps, so a
-// Handle still in phaseExited lost the child to a direct call of
-// cmd.Process.Wait, whose result pexec never sees.
+// ownerReaped is called when a Cmd child's os.Process reaped it itself.
+// Cmd.Wait leaves phaseExited before it reaps, so a Handle still in
+// phaseExited lost the child to a direct call of cmd.Process.Wait, whose
+// result pexec never sees, unless a waiter holding the pidfd reads it.
 func (h *Handle) ownerReaped() {
-	h.move(phaseSettled, phaseExited, result{err: fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone))})
+	h.settleUnseen(phaseExited, fmt.Errorf("pexec: pid %d was reaped by its os.Process.Wait: %w", h.pid, errors.Join(ErrStatusUnavailable, os.ErrProcessDone)))
+}
+
+// unseenOutcome is an outcome without a status, waiting for the waiters
+// that may still read one.
+type unseenOutcome struct {
+	from phase
+	err  error
+}
+
+// observing runs fn with the pidfd, as control does, counted as a waiter
+// that may read the status.
+func (h *Handle) observing(fn func(fd int)) error {
+	h.mu.Lock()
+	h.sys.observers++
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.sys.observers--; h.sys.observers == 0 && h.sys.unseen != nil {
+			u := h.sys.unseen
+			h.sys.unseen = nil
+			h.moveLocked(phaseSettled, u.from, result{err: u.err})
+		}
+	}()
+	return h.control(fn)
+}
+
+// settleUnseen settles err, the conclusion of a caller that could not hold
+// the pidfd (the os.Process had reaped the child and closed it) that the
+// status is unknown, as observe would with from. A waiter that held the
+// pidfd when the child was reaped can still read the status (before the
+// reap, or from the exit record after it), so while one is in progress the
+// conclusion waits: the last of them applies it, unless one found the
+// status.
+func (h *Handle) settleUnseen(from phase, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sys.observers > 0 {
+		h.sys.unseen = &unseenOutcome{from: from, err: err}
+		return
+	}
+	h.moveLocked(phaseSettled, from, result{err: err})
 }
 
 // settleBlocking records the outcome of a process that has exited but that
@@ -394,35 +452,57 @@ func (h *Handle) settleBlocking() {
 
 // beforeReap is called by Cmd.Wait before it reaps the child through the
 // standard library: it waits for the exit on the exit poller (holding no
-// thread; Close does not stop it). With capture (os/exec's Wait will also
-// wait for I/O copying), it records the status while the child is still a
-// zombie, so that Handle waiters have it at once, not when Cmd.Wait has
-// finished copying output; it returns the status if it found one.
-// Without, Handle waiters wait for the reap, which follows at once.
+// thread; Close does not stop it), then closes the reap gate. With capture
+// (os/exec's Wait may return well after its reap: it copies I/O, or it
+// waits for a Cancel to return), it first records the status while the
+// child is still a zombie, so that Handle waiters have it at once and never
+// wait for Cmd.Wait's progress; it returns the status if it found one.
+// Without, Handle waiters wait for the reap, which follows at once. It also
+// takes the child's pidfd out of the exit poller while the descriptor is
+// still held: the os.Process closes it after the reap, and an entry left
+// behind would live as long as any duplicate of the pidfd (FromProcess).
 func (h *Handle) beforeReap(capture bool) *Status {
 	if h.mode == ModePID {
 		return h.pidBeforeReap()
 	}
 	var st *Status
-	h.control(func(fd int) {
+	err := h.control(func(fd int) {
 		h.awaitExitSpin(fd)
-		if !capture {
-			return
+		if capture {
+			st = h.observeExit(fd)
 		}
-		// The child has exited; if waitid finds nothing (untilWaitable),
-		// a tracer holds it, and the reap waits until it lets go.
-		st, next, err := h.collect(fd)
-		if next == untilReaped {
-			// A foreign reaper has claimed the child; the kernel
-			// records the status when it lets go, at once.
-			h.awaitEvent(fd, true, nil, nil)
-			st, next, err = h.collect(fd)
-		}
-		if next == final {
-			h.observe(st, err)
+		if r := h.sys.breg.Load(); r != nil {
+			if p := pollerPtr.Load(); p != nil {
+				p.retire(fd, r)
+			}
 		}
 	})
+	if err == os.ErrProcessDone {
+		// The os.Process's own Wait reaped the child before Cmd.Wait.
+		h.ownerReaped()
+	}
 	h.move(phaseReaping, phaseExited, result{})
+	h.markReaped()
+	return st
+}
+
+// observeExit records the status of the exited child of pidfd fd (held by
+// the caller) without reaping it, and returns it (nil if there is none to
+// be had without blocking).
+func (h *Handle) observeExit(fd int) *Status {
+	// If waitid finds nothing (untilWaitable), a tracer holds the child,
+	// and the reap waits until it lets go.
+	st, next, err := h.collect(fd)
+	if next == untilReaped {
+		// A foreign reaper has claimed the child; the kernel records
+		// the status when it lets go, at once.
+		h.awaitEvent(fd, true, nil, nil)
+		st, next, err = h.collect(fd)
+	}
+	if next != final {
+		return nil
+	}
+	h.observe(st, err)
 	return st
 }
 
@@ -474,7 +554,11 @@ func (h *Handle) foreignStatus() *Status {
 // afterReap records the outcome of Cmd.Wait's reap and drops the child
 // from the exit poller: its pidfd is being closed.
 func (h *Handle) afterReap(r result) {
-	h.to(phaseSettled, r)
+	if r.st == nil && r.ps == nil {
+		h.settleUnseen(phaseSettled, r.err)
+	} else {
+		h.to(phaseSettled, r)
+	}
 	if r := h.sys.breg.Load(); r != nil {
 		if p := pollerPtr.Load(); p != nil {
 			p.reaped(r)

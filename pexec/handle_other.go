@@ -25,9 +25,14 @@ type sysHandle struct {
 // this one.
 func Supported() bool { return false }
 
+// childHandle returns the Handle of a Cmd's child. A Process with no
+// PID to signal (released: Pid -1; never started: 0) gives a closed Handle.
 func childHandle(p *os.Process) *Handle {
 	h := newHandle(p.Pid, ModePID, roleCmd)
 	h.sys.proc = p
+	if p.Pid <= 0 {
+		h.to(phaseClosed, result{})
+	}
 	return h
 }
 
@@ -86,3 +91,6 @@ func (h *Handle) Control(fn func(pidfd int)) error {
 	}
 	return errNoPidfd
 }
+
+// childMode is the mode of a Cmd child's Handle here.
+func childMode() Mode { return ModePID }

@@ -236,11 +236,11 @@ func (h *Handle) kernelInfo() (*Info, error) {
 }
 
 // pidInfo is Info in ModePID: the child's PID stays its own while it is
-// unreaped, which h.sys.pid.gate guarantees for the duration of the read.
+// unreaped, which the reap gate guarantees for the duration of the read.
 func (h *Handle) pidInfo() (*Info, error) {
-	h.sys.pid.gate.RLock()
-	defer h.sys.pid.gate.RUnlock()
-	if h.sys.pid.reaped {
+	h.sys.reap.mu.RLock()
+	defer h.sys.reap.mu.RUnlock()
+	if h.sys.reap.reaped {
 		return nil, os.ErrProcessDone
 	}
 	info, err := procInfo(h.pid)

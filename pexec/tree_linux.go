@@ -200,22 +200,16 @@ type groupTree struct {
 func (t *groupTree) mode() TreeMode { return TreeGroup }
 
 func (t *groupTree) signal(h *Handle, sig syscall.Signal) error {
-	if t.leader == nil {
-		return h.pidSignalTree(sig)
+	if t.leader == nil || probeGroupSignal() != nil {
+		// Without pidfds, or before Linux 6.9: kill(-pgid), only while
+		// the leader is not reaped, when its ID is still its own and
+		// its group's (killByPID proves it).
+		return h.killByPID(sig, true)
 	}
 	if !t.leader.acquire() {
 		return os.ErrProcessDone // the group was found empty
 	}
 	defer t.leader.release()
-	if probeGroupSignal() != nil {
-		// Before Linux 6.9: kill(-pgid), only while the leader is not
-		// reaped (its pidfd not POLLHUP): its ID is then still its own
-		// and its group's.
-		if pidfdGone(t.leader.fd) {
-			return fmt.Errorf("pexec: SignalTree: the group's leader has been reaped; signalling its group without PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9) could reach another group: %w", errors.ErrUnsupported)
-		}
-		return signalError("kill", unix.Kill(-t.pgid, unix.Signal(sig)))
-	}
 	return signalError("pidfd_send_signal", unix.PidfdSendSignal(t.leader.fd, unix.Signal(sig), nil, unix.PIDFD_SIGNAL_PROCESS_GROUP))
 }
 
