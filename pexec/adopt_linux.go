@@ -3,6 +3,7 @@ package pexec
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -28,14 +29,25 @@ import (
 // after p is garbage collected; the cost is one descriptor per adopted
 // process until [Handle.Close] (or the Handle's garbage collection).
 //
-// Errors: a nil p wraps [os.ErrInvalid], as does a released one; an
-// os.Process that holds no pidfd (kernels before 5.4, a seccomp filter, QEMU
-// user mode without CLONE_PIDFD: Go then falls back to PIDs) wraps
-// [errors.ErrUnsupported]; one that p.Wait has already reaped wraps
-// [os.ErrProcessDone].
+// Errors: a nil p wraps [os.ErrInvalid], as do a released one (Pid -1), the
+// zero os.Process and any other whose Pid is not a process ID (0 or less,
+// or above what a pid_t holds); where pidfds are unavailable ([Supported]
+// is false: kernels before 5.4, a seccomp filter, QEMU user mode without
+// CLONE_PIDFD: Go then falls back to PIDs), and for an os.Process that
+// holds no pidfd although Go uses them (one that os.FindProcess could not
+// open a pidfd for), the error wraps [errors.ErrUnsupported]; one that
+// p.Wait has already reaped wraps [os.ErrProcessDone].
 func FromProcess(p *os.Process) (*Handle, error) {
 	if p == nil {
 		return nil, fmt.Errorf("pexec: FromProcess: nil *os.Process: %w", os.ErrInvalid)
+	}
+	switch pid := p.Pid; {
+	case pid == -1:
+		return nil, fmt.Errorf("pexec: FromProcess: the os.Process was released (Pid -1): %w", os.ErrInvalid)
+	case pid == 0:
+		return nil, fmt.Errorf("pexec: FromProcess: an os.Process with Pid 0 (the zero os.Process?) names no process: %w", os.ErrInvalid)
+	case pid < 0 || pid > math.MaxInt32:
+		return nil, fmt.Errorf("pexec: FromProcess: an os.Process with Pid %d names no process: %w", pid, os.ErrInvalid)
 	}
 	if !Supported() {
 		return nil, fmt.Errorf("pexec: FromProcess(pid %d): %w", p.Pid, errOpenPIDMode)
@@ -45,7 +57,10 @@ func FromProcess(p *os.Process) (*Handle, error) {
 	err := p.WithHandle(func(h uintptr) { fd, derr = unix.FcntlInt(h, unix.F_DUPFD_CLOEXEC, 0) })
 	switch {
 	case errors.Is(err, os.ErrNoHandle):
-		return nil, fmt.Errorf("pexec: FromProcess(pid %d): the os.Process holds no pidfd (Go found pidfds unusable here): %w", p.Pid, errors.ErrUnsupported)
+		// Go uses pidfds here (Supported), so os made p without one:
+		// FindProcess found pidfd_open failing (no descriptor free, say),
+		// or p was not made by os at all.
+		return nil, fmt.Errorf("pexec: FromProcess(pid %d): the os.Process holds no pidfd (os.FindProcess could not open one, or os did not make it): %w", p.Pid, errors.ErrUnsupported)
 	case errors.Is(err, os.ErrProcessDone):
 		return nil, fmt.Errorf("pexec: FromProcess(pid %d): %w", p.Pid, os.ErrProcessDone)
 	case err != nil:
@@ -65,10 +80,14 @@ func FromProcess(p *os.Process) (*Handle, error) {
 // compares the ID of what it opened, so the answer cannot be about a
 // process that reused the PID in between. A PID that now names another
 // process, or none, returns an error wrapping [os.ErrProcessDone]. See
-// [Identity] for storing the pair. It needs pidfs (Linux 6.9+); otherwise,
+// [Identity] for storing the pair. An id of 0, which no process has, returns
+// an error wrapping [os.ErrInvalid]. It needs pidfs (Linux 6.9+); otherwise,
 // and without pidfds, it returns an error wrapping [errors.ErrUnsupported].
 // Other errors are [Open]'s.
 func OpenID(pid int, id uint64) (*Handle, error) {
+	if id == 0 {
+		return nil, fmt.Errorf("pexec: OpenID(%d, 0): no process has the ID 0: %w", pid, os.ErrInvalid)
+	}
 	if err := pidfsSupported(); err != nil && Supported() {
 		return nil, err
 	}

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -163,33 +165,39 @@ func TestFromProcessErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		proc  func() *os.Process
-		setup func(p *os.Process)
+		setup func(t *testing.T, p *os.Process)
 		want  error
 	}{
 		{"nil", func() *os.Process { return nil }, nil, os.ErrInvalid},
-		{"reaped", func() *os.Process { return waited.Process }, func(p *os.Process) {
+		{"reaped", func() *os.Process { return waited.Process }, func(_ *testing.T, p *os.Process) {
 			p.Kill()
 			waited.Wait()
 		}, os.ErrProcessDone},
-		{"released", func() *os.Process { return released.Process }, func(p *os.Process) {
+		{"released", func() *os.Process { return released.Process }, func(_ *testing.T, p *os.Process) {
 			p.Kill()
 			var info unix.Siginfo
 			unix.Waitid(unix.P_PID, p.Pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
 			p.Release()
 		}, os.ErrInvalid},
-		{"PID mode", func() *os.Process { return waited.Process }, func(*os.Process) {
+		// On the subtest's t: the rows after it run with pidfds again.
+		{"PID mode", func() *os.Process { return waited.Process }, func(t *testing.T, _ *os.Process) {
 			t.Cleanup(pexec.SetForcePIDMode(true))
 		}, errors.ErrUnsupported},
+		// Go uses pidfds here, but this os.Process was not made with one.
+		{"no pidfd, live PID", func() *os.Process { return &os.Process{Pid: os.Getpid()} }, nil, errors.ErrUnsupported},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := tt.proc()
 			if tt.setup != nil {
-				tt.setup(p)
+				tt.setup(t, p)
 			}
 			h, err := pexec.FromProcess(p)
-			if !errors.Is(err, tt.want) {
-				t.Errorf("FromProcess = %v, %v; want an error wrapping %v", h, err, tt.want)
+			if !errors.Is(err, tt.want) || h != nil {
+				t.Errorf("FromProcess = %v, %v; want no Handle and an error wrapping %v", h, err, tt.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "unusable") {
+				t.Errorf("FromProcess = %v: Go found pidfds usable here (Supported)", err)
 			}
 		})
 	}
@@ -197,6 +205,66 @@ func TestFromProcessErrors(t *testing.T) {
 	var info unix.Siginfo
 	unix.Waitid(unix.P_PID, releasedPid, &info, unix.WEXITED, nil)
 	released.ProcessState = &os.ProcessState{}
+}
+
+// TestFromProcessInvalid: an os.Process whose Pid names no process (the
+// zero os.Process, a released one, any Pid of 0 or less or above a pid_t)
+// is invalid input, with pidfds or without: FromProcess returns an error
+// wrapping os.ErrInvalid and never a Handle.
+func TestFromProcessInvalid(t *testing.T) {
+	released := exec.Command("true")
+	if err := released.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := released.Process.Pid
+	released.Process.Release()
+	t.Cleanup(func() {
+		var info unix.Siginfo // reap the released child: nobody else will
+		unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED, nil)
+	})
+	aboveInt32 := int64(math.MaxInt32) + 1
+	procs := []struct {
+		name string
+		p    *os.Process
+	}{
+		{"zero os.Process", &os.Process{}},
+		{"released", released.Process},
+		{"Pid -1", &os.Process{Pid: -1}},
+		{"Pid -5", &os.Process{Pid: -5}},
+		{"Pid MinInt32", &os.Process{Pid: math.MinInt32}},
+		{"Pid above a pid_t", &os.Process{Pid: int(aboveInt32)}}, // wraps to MinInt32 on 32-bit systems
+	}
+	for _, pidMode := range []bool{false, true} {
+		for _, tt := range procs {
+			t.Run(fmt.Sprintf("%s/PID mode %v", tt.name, pidMode), func(t *testing.T) {
+				if pidMode {
+					t.Cleanup(pexec.SetForcePIDMode(true))
+				}
+				h, err := pexec.FromProcess(tt.p)
+				if !errors.Is(err, os.ErrInvalid) || h != nil {
+					t.Errorf("FromProcess(Pid %d) = %v, %v; want no Handle and an error wrapping os.ErrInvalid", tt.p.Pid, h, err)
+				}
+			})
+		}
+	}
+}
+
+// TestOpenIDZero: no process has the ID 0, so OpenID(pid, 0) is invalid
+// input, whatever pid names and whatever the kernel offers.
+func TestOpenIDZero(t *testing.T) {
+	c := pexectest.Command("sleep")
+	pexectest.Start(t, c, noTree)
+	for _, pid := range []int{c.Process.Pid, os.Getpid(), 1, 0, -1} {
+		t.Run(strconv.Itoa(pid), func(t *testing.T) {
+			h, err := pexec.OpenID(pid, 0)
+			if !errors.Is(err, os.ErrInvalid) || h != nil {
+				t.Errorf("OpenID(%d, 0) = %v, %v; want no Handle and an error wrapping os.ErrInvalid", pid, h, err)
+			}
+			if h != nil {
+				h.Close()
+			}
+		})
+	}
 }
 
 // TestFromProcessHoldsNoThread: 500 adopted os/exec children waited for

@@ -77,6 +77,10 @@
 //	5.6  pidfd_getfd: GetFD            6.13 PIDFD_GET_INFO: Info (else /proc)
 //	5.7  CLONE_INTO_CGROUP: TreeCgroup 6.15 PIDFD_INFO_EXIT: status after a foreign reap
 //
+// A probe that fails for want of a resource at the time (no descriptor or
+// memory free, EAGAIN, EINTR) has learnt nothing: its error wraps that
+// errno, not ErrUnsupported, and the next call probes again.
+//
 // # Reaping
 //
 // A child started by [Cmd] is reaped by [Cmd.Wait], which must be called as

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 
+	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
 )
 
@@ -13,8 +13,8 @@ import (
 // 6.9+): older kernels reject the flag with EINVAL. The probe sends signal 0
 // to the group led by the calling process; ESRCH (it leads none) still
 // shows that the flag is understood.
-var probeGroupSignal = sync.OnceValue(func() error {
-	return probeSelf(func(fd int) error {
+var probeGroupSignal = probe.OnceErr(func() error {
+	return probeSelf("PIDFD_SIGNAL_PROCESS_GROUP", func(fd int) error {
 		err := unix.PidfdSendSignal(fd, 0, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
 		if err != nil && err != unix.ESRCH && err != unix.EPERM {
 			return unsupported("signalling a process group through a pidfd (PIDFD_SIGNAL_PROCESS_GROUP)", "6.9", os.NewSyscallError("pidfd_send_signal", err))

@@ -2,6 +2,7 @@ package pexec
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -44,15 +45,33 @@ func (i Identity) String() string {
 // MarshalText returns the text form, "PID:ID".
 func (i Identity) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
 
-// UnmarshalText parses the text form, "PID:ID". A malformed text returns an
-// error wrapping [os.ErrInvalid].
+// UnmarshalText parses the text form, "PID:ID", exactly as String writes
+// it: both numbers in decimal without a sign or leading zeros, the PID
+// between 1 and the largest a pid_t holds (2147483647), the ID above 0. Any
+// other text returns an error wrapping [os.ErrInvalid], so whatever parses
+// gives the same text back.
 func (i *Identity) UnmarshalText(b []byte) error {
 	pid, id, ok := strings.Cut(string(b), ":")
-	p, perr := strconv.Atoi(pid)
-	n, nerr := strconv.ParseUint(id, 10, 64)
-	if !ok || perr != nil || nerr != nil || p <= 0 || n == 0 {
-		return fmt.Errorf("pexec: Identity %q: want PID:ID, two positive numbers: %w", b, os.ErrInvalid)
+	p, pok := parseDecimal(pid, math.MaxInt32)
+	n, nok := parseDecimal(id, math.MaxUint64)
+	if !ok || !pok || !nok || p == 0 || n == 0 {
+		return fmt.Errorf("pexec: Identity %q: want PID:ID as Identity.String writes it (decimal, no sign or leading zeros; PID 1 to 2147483647, ID above 0): %w", b, os.ErrInvalid)
 	}
-	*i = Identity{Pid: p, ID: n}
+	*i = Identity{Pid: int(p), ID: n}
 	return nil
+}
+
+// parseDecimal parses s as strconv writes a number up to max: decimal
+// digits only, without a sign or leading zeros.
+func parseDecimal(s string, max uint64) (uint64, bool) {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	for _, c := range []byte(s) {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil && n <= max
 }

@@ -8,9 +8,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/pexec-dev/pexec/internal/cgroup"
+	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,8 +28,8 @@ const fileIDKernfs = 0xfe
 // system runs. Earlier kernels give every pidfd the same anonymous inode.
 // On 32-bit systems st_ino holds only the low 32 bits, so the ID comes from
 // a file handle (Linux 6.14+).
-var probePidfs = sync.OnceValue(func() error {
-	return probeSelf(func(fd int) error {
+var probePidfs = probe.OnceErr(func() error {
+	return probeSelf("a unique process ID (pidfs)", func(fd int) error {
 		var sfs unix.Statfs_t
 		if err := unix.Fstatfs(fd, &sfs); err != nil {
 			return unsupported("a unique process ID (pidfs)", "6.9", os.NewSyscallError("fstatfs", err))
@@ -156,8 +156,8 @@ func (h *Handle) SameProcess(o *Handle) (bool, error) {
 }
 
 // probeGetInfo checks, once, for the PIDFD_GET_INFO ioctl (Linux 6.13+).
-var probeGetInfo = sync.OnceValue(func() error {
-	return probeSelf(func(fd int) error {
+var probeGetInfo = probe.OnceErr(func() error {
+	return probeSelf("PIDFD_GET_INFO", func(fd int) error {
 		var info unix.PidfdInfo
 		if err := pidfdGetInfo(fd, unix.PIDFD_INFO_PID, &info); err != nil {
 			return unsupported("PIDFD_GET_INFO", "6.13", err)

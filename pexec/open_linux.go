@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,17 +19,34 @@ import (
 var errOpenPIDMode = fmt.Errorf("pexec: a handle to a process that is not a child started by Cmd needs pidfds (Linux 5.3+); without them it could refer to whatever process reused the PID: %w", errors.ErrUnsupported)
 
 // unsupported returns the error for a capability the running kernel (or a
-// seccomp filter) lacks; probeErr is what the probe saw, if anything.
+// seccomp filter) lacks; probeErr is what the probe saw, if anything. A
+// probeErr that is transient ([probe.Transient]) says nothing about the
+// kernel: the answer is then [transientError].
 func unsupported(what, kernel string, probeErr error) error {
+	if probe.Transient(probeErr) {
+		return transientError(what, probeErr)
+	}
 	if probeErr == nil {
 		return fmt.Errorf("pexec: %s needs Linux %s or later: %w", what, kernel, errors.ErrUnsupported)
 	}
 	return fmt.Errorf("pexec: %s needs Linux %s or later (%v): %w", what, kernel, probeErr, errors.ErrUnsupported)
 }
 
-// probeSelf runs fn with a pidfd of the calling process, for the probes.
-func probeSelf(fn func(fd int) error) error {
+// transientError returns the error of a probe for what that failed for want
+// of a resource at the time (no descriptor free, no memory, EINTR): it
+// wraps err, not [errors.ErrUnsupported], and is not kept (see
+// [probe.Once]), so the next call probes again.
+func transientError(what string, err error) error {
+	return fmt.Errorf("pexec: cannot check for %s now: a transient failure, not remembered (the next call checks again): %w", what, err)
+}
+
+// probeSelf runs fn with a pidfd of the calling process, for the probe of
+// what.
+func probeSelf(what string, fn func(fd int) error) error {
 	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if probe.Transient(err) {
+		return transientError(what, os.NewSyscallError("pidfd_open", err))
+	}
 	if err != nil {
 		return os.NewSyscallError("pidfd_open", err)
 	}

@@ -7,8 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
 )
 
@@ -157,8 +157,8 @@ func fdinfoPid(fd int) (int, bool) {
 
 // probeGetfd checks, once, for pidfd_getfd(2) (Linux 5.6+) by duplicating
 // one of the caller's own descriptors.
-var probeGetfd = sync.OnceValue(func() error {
-	return probeSelf(func(fd int) error {
+var probeGetfd = probe.OnceErr(func() error {
+	return probeSelf("pidfd_getfd", func(fd int) error {
 		nfd, err := unix.PidfdGetfd(fd, fd, 0)
 		if err != nil {
 			return unsupported("pidfd_getfd", "5.6", os.NewSyscallError("pidfd_getfd", err))

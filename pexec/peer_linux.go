@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"sync"
 
+	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
 )
 
 // probePeerPidfd checks, once, for SO_PEERPIDFD (Linux 6.5+) on a socket
 // pair, whose peer is the calling process; older kernels answer ENOPROTOOPT.
-var probePeerPidfd = sync.OnceValue(func() error {
+var probePeerPidfd = probe.OnceErr(func() error {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return unsupported("SO_PEERPIDFD", "6.5", os.NewSyscallError("socketpair", err))

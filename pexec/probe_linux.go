@@ -1,5 +1,8 @@
 // Support for pidfds arrived over several Linux releases; pexec probes each
-// feature once, by calling it, never by parsing the kernel version:
+// feature once, by calling it, never by parsing the kernel version. A probe
+// that fails for want of a resource at the time (no descriptor or memory
+// free, EINTR: probe.Transient) has learnt nothing, and runs again on the
+// next call:
 //
 //	5.1  pidfd_send_signal
 //	5.2  CLONE_PIDFD (clone), pidfd readable (pollable) at exit: 5.3
@@ -19,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
+
+	"github.com/pexec-dev/pexec/internal/probe"
+	"golang.org/x/sys/unix"
 )
 
 // forcePIDMode makes Supported report false; tests set it through
@@ -36,18 +41,43 @@ var forcePIDMode bool
 // denies clone3 and clone with CLONE_PIDFD. There os.Process holds no pidfd,
 // and pexec must not ask for one either: the spawn would fail. FindProcess
 // of the caller's own PID returns a Process with a pidfd exactly when Go's
-// probe succeeded.
-var probePidfd = sync.OnceValue(func() error {
+// probe succeeded, and its pidfd_open succeeds.
+//
+// That pidfd_open can fail for want of a descriptor (EMFILE) although Go
+// uses pidfds: then pexec's own pidfd_open tells, and the answer is not
+// kept (probe.Once). Only if pexec can open a pidfd of its own and
+// FindProcess still gives none, right after, is Go's verdict taken as
+// negative; a descriptor that another goroutine takes in the instant
+// between the two would still be misread so. (Go keeps its own verdict,
+// whatever made its probe fail, for the process's life; pexec follows it.)
+var probePidfd = probe.OnceErr(func() error {
+	if goHoldsPidfd() == nil {
+		return nil
+	}
+	fd, err := unix.PidfdOpen(os.Getpid(), 0)
+	if probe.Transient(err) {
+		return transientError("pidfds", os.NewSyscallError("pidfd_open", err))
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	herr := goHoldsPidfd()
+	if herr == nil {
+		return nil // FindProcess's pidfd_open had failed for want of a descriptor
+	}
+	return fmt.Errorf("pexec: Go's runtime does not spawn children with pidfds here (clone with CLONE_PIDFD fails: QEMU user mode before 8.0, or a seccomp filter; %v): %w", herr, errors.ErrUnsupported)
+})
+
+// goHoldsPidfd reports, as an error, whether os.FindProcess of the caller's
+// own PID gives a Process that holds a pidfd.
+func goHoldsPidfd() error {
 	p, err := os.FindProcess(os.Getpid())
 	if err != nil {
 		return err
 	}
 	defer p.Release()
-	if err := p.WithHandle(func(uintptr) {}); err != nil {
-		return fmt.Errorf("pexec: Go's runtime does not spawn children with pidfds here (clone with CLONE_PIDFD fails: QEMU user mode before 8.0, or a seccomp filter; %v): %w", err, errors.ErrUnsupported)
-	}
-	return nil
-})
+	return p.WithHandle(func(uintptr) {})
+}
 
 // Supported reports whether pexec can use pidfds on this system: on Linux
 // 5.4+ unless a seccomp filter blocks them or children cannot be spawned

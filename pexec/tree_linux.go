@@ -39,6 +39,14 @@ var cleanStale = sync.OnceFunc(func() { cgroup.CleanStale() })
 // TreeMode). TreeNone and TreeAuto are always usable; TreeAuto falls back
 // from TreeCgroup to TreeGroup for the reason TreeSupport(TreeCgroup)
 // gives.
+//
+// The answer for TreeCgroup is found once, by trying, and kept for the
+// process's life, except a transient failure: one for want of a resource
+// at that moment (no descriptor free, EMFILE or ENFILE; ENOMEM or ENOBUFS;
+// EAGAIN, a pids limit; EINTR). That error wraps the errno (so
+// errors.Is(err, syscall.EMFILE) holds) and none of the three sentinels,
+// says it is transient, and is not kept: the next call, and the next
+// TreeAuto Start, try again.
 func TreeSupport(mode TreeMode) error {
 	switch mode {
 	case TreeNone, TreeAuto, TreeGroup:

@@ -8,7 +8,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"github.com/pexec-dev/pexec/internal/procfs"
 	"math/bits"
 	"os"
 	"path"
@@ -19,6 +18,8 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/pexec-dev/pexec/internal/probe"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +31,10 @@ const fileIDKernfs = 0xfe
 // directory of the caller's own cgroup2 cgroup under it (dir), in which
 // [New] creates leaves. It reads /proc/self/mountinfo and the "0::" line of
 // /proc/self/cgroup once and caches the answer: a process that is moved to
-// another cgroup later keeps creating its leaves under the first one.
+// another cgroup later keeps creating its leaves under the first one. A
+// failure to read them for want of a descriptor or memory (EMFILE, ENFILE,
+// ENOMEM, ...: see [probe.Transient]) is returned but not cached: the next
+// call reads them again.
 //
 // Without a cgroup2 mount, without a "0::" line (a cgroup v1-only system),
 // or when the caller's cgroup lies outside every cgroup2 mount, Root
@@ -44,7 +48,7 @@ func Root() (mount, dir string, err error) {
 // cgroup's path as /proc/<pid>/cgroup shows it (rel).
 type where struct{ mount, dir, rel string }
 
-var self = sync.OnceValues(func() (where, error) {
+var self = probe.Once(func() (where, error) {
 	mi, err := mountinfo()
 	if err != nil {
 		return where{}, err
@@ -56,8 +60,9 @@ var self = sync.OnceValues(func() (where, error) {
 	return parseRoot(mi, cg)
 })
 
-// mountinfo reads /proc/self/mountinfo once.
-var mountinfo = sync.OnceValues(func() ([]byte, error) { return os.ReadFile("/proc/self/mountinfo") })
+// mountinfo reads /proc/self/mountinfo once (again after a transient
+// failure).
+var mountinfo = probe.Once(func() ([]byte, error) { return os.ReadFile("/proc/self/mountinfo") })
 
 // ProcessID returns the ID of the cgroup2 cgroup of the process whose
 // /proc directory is procDir (as /proc/<pid>/cgroup names it), as

@@ -6,17 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
 	"syscall"
 
+	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
 )
-
-var probe struct {
-	mu   sync.Mutex
-	done bool
-	err  error
-}
 
 // Supported reports whether this process can give a child a leaf of its
 // own: it creates a leaf with [New] and starts a child in it through
@@ -25,23 +19,28 @@ var probe struct {
 // create the leaf or move a child into it, and an error wrapping
 // [errors.ErrUnsupported] if the system cannot do it (no cgroup2, clone3
 // missing or filtered by seccomp, a kernel before 5.7, a threaded own
-// cgroup). The answer is found once; a transient failure (EAGAIN, ENOMEM,
-// EINTR: a pids limit, say) is returned but not remembered.
-func Supported() error {
-	probe.mu.Lock()
-	defer probe.mu.Unlock()
-	if probe.done {
-		return probe.err
-	}
-	err := probeClone()
-	if !transient(err) {
-		probe.done, probe.err = true, err
-	}
-	return err
-}
+// cgroup, or any other failure that says the same each time).
+//
+// The answer is found once and kept, except a transient failure: a
+// shortage at the time of the probe ([probe.Transient]: no descriptor free,
+// EMFILE or ENFILE; ENOMEM or ENOBUFS; EAGAIN, a pids limit; EINTR). That
+// error wraps the errno, and neither ErrPermission nor ErrUnsupported, says
+// that it is transient, and is not kept: the next call probes again.
+func Supported() error { return supported() }
 
-func transient(err error) bool {
-	return errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.ENOMEM) || errors.Is(err, unix.EINTR)
+var supported = probe.OnceErr(func() error { return supportError(probeClone()) })
+
+// supportError words the probe's error as Supported promises.
+func supportError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case probe.Transient(err):
+		return fmt.Errorf("cgroup: cannot tell now whether a child can have a leaf: a transient failure, not remembered (the next call tries again): %w", err)
+	case errors.Is(err, os.ErrPermission), errors.Is(err, errors.ErrUnsupported):
+		return err
+	}
+	return fmt.Errorf("cgroup: a child cannot have a leaf here: %w: %w", errors.ErrUnsupported, err)
 }
 
 // probeClone creates a leaf and starts a child in it.

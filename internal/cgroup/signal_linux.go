@@ -5,14 +5,14 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"github.com/pexec-dev/pexec/internal/procfs"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/pexec-dev/pexec/internal/probe"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -340,8 +340,9 @@ func pidfdExited(pidfd int) (bool, error) {
 }
 
 // probeCgroupInfo checks, once, that PIDFD_GET_INFO reports a process's
-// cgroup (Linux 6.13+).
-var probeCgroupInfo = sync.OnceValue(func() error {
+// cgroup (Linux 6.13+); a transient failure (no descriptor for the pidfd)
+// is checked again next time.
+var probeCgroupInfo = probe.OnceErr(func() error {
 	fd, err := unix.PidfdOpen(os.Getpid(), 0)
 	if err != nil {
 		return os.NewSyscallError("pidfd_open", err)

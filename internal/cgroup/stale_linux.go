@@ -5,13 +5,13 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"github.com/pexec-dev/pexec/internal/procfs"
 	"os"
 	"path"
 	"strconv"
 	"strings"
-	"sync"
 
+	"github.com/pexec-dev/pexec/internal/probe"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,22 +63,36 @@ func parseLeafName(name string) (c creator, seq uint64, ok bool) {
 	return creator{pid: int(pid), kind: kind, key: key, pidns: ns}, seq, true
 }
 
-// identity is the calling process's creator identity, found once.
-var identity = sync.OnceValues(func() (creator, error) {
+// identity is the calling process's creator identity, found once: a
+// transient failure (see [probe.Transient]) is returned and looked up again
+// next time, so that a shortage of descriptors cannot choose the kind of
+// key, nor fail New, for the rest of the process's life.
+var identity = probe.Once(func() (creator, error) {
 	ns, err := pidNamespace()
 	if err != nil {
 		return creator{}, err
 	}
 	c := creator{pid: os.Getpid(), pidns: ns}
-	if fd, err := unix.PidfdOpen(c.pid, 0); err == nil {
+	fd, err := unix.PidfdOpen(c.pid, 0)
+	if probe.Transient(err) {
+		return creator{}, os.NewSyscallError("pidfd_open", err)
+	}
+	if err == nil {
 		id, err := pidfsID(fd)
 		unix.Close(fd)
+		if probe.Transient(err) {
+			return creator{}, err
+		}
 		if err == nil {
 			c.kind, c.key = 'i', id
 			return c, nil
 		}
 	}
-	if !procIsOurs() {
+	ours, err := procIsOurs()
+	if err != nil {
+		return creator{}, err
+	}
+	if !ours {
 		return creator{}, fmt.Errorf("cgroup: /proc shows another PID namespace and pidfs is unavailable: cannot name a leaf: %w", errors.ErrUnsupported)
 	}
 	st, err := startTime(c.pid)
@@ -100,10 +114,15 @@ func pidNamespace() (uint64, error) {
 }
 
 // procIsOurs reports whether /proc belongs to the caller's PID namespace,
-// so that /proc/<pid> means the process pidfd_open(pid) would open.
-var procIsOurs = sync.OnceValue(func() bool {
+// so that /proc/<pid> means the process pidfd_open(pid) would open. An
+// unreadable /proc/self (no /proc) means no; only a transient failure is
+// an error, and it is not kept.
+var procIsOurs = probe.Once(func() (bool, error) {
 	s, err := os.Readlink("/proc/self")
-	return err == nil && s == strconv.Itoa(os.Getpid())
+	if probe.Transient(err) {
+		return false, err
+	}
+	return err == nil && s == strconv.Itoa(os.Getpid()), nil
 })
 
 // pidfsID returns the pidfs inode number of a pidfd, or an error if
@@ -161,7 +180,11 @@ func (c creator) gone(ours uint64) (bool, error) {
 	default:
 		// The start time read belongs to the process that had the PID at
 		// the time of the read; the creator, if alive, had it then.
-		if !procIsOurs() {
+		ours, err := procIsOurs()
+		if err != nil {
+			return false, err
+		}
+		if !ours {
 			return false, fmt.Errorf("cgroup: /proc shows another PID namespace: %w", errors.ErrUnsupported)
 		}
 		st, err := startTime(c.pid)

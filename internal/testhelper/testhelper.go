@@ -1,8 +1,8 @@
 // Package testhelper holds what pexec's own tests need and users do not:
 // the project's policy that every helper a package registers is used, the
 // standard helpers ([Standard]), a JSON report protocol between a helper
-// and its test ([Report], [RunReport]), and probes of the pidfd system
-// calls ([ProbePidfdSyscalls]).
+// and its test ([Report], [RunReport]), probes of the pidfd system calls
+// ([ProbePidfdSyscalls]), and a descriptor shortage ([ExhaustFDs]).
 //
 // Everything else is public, in package pexectest, and pexec's tests use
 // it directly, as any user would: helper commands ([pexectest.Command],
