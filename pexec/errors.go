@@ -55,11 +55,12 @@ func (e *ReapedError) Error() string {
 // was killed by a signal.
 func (e *ReapedError) ExitCode() int { return e.Status.ExitCode() }
 
-// Unwrap returns the reap's own error and, when the status is unknown,
-// [ErrStatusUnavailable].
+// Unwrap returns the reap's own error, [os.ErrProcessDone] (the child has
+// been reaped: nothing can signal or wait for it any more) and, when the
+// status is unknown, [ErrStatusUnavailable].
 func (e *ReapedError) Unwrap() []error {
 	if e.Status == nil {
-		return []error{e.Err, ErrStatusUnavailable}
+		return []error{e.Err, os.ErrProcessDone, ErrStatusUnavailable}
 	}
-	return []error{e.Err}
+	return []error{e.Err, os.ErrProcessDone}
 }

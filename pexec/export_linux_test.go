@@ -1,6 +1,11 @@
 package pexec
 
-import "syscall"
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+)
 
 // SetForcePIDMode makes Supported report false until the returned function
 // is called, so tests can run the PID-mode paths on a pidfd kernel.
@@ -32,3 +37,26 @@ func ExitPollerUp() bool { return pollerPtr.Load() != nil }
 // SignalPastCheck sends sig as Signal does after its checks of the Handle,
 // as a Signal that passed them just before a Close would.
 func SignalPastCheck(h *Handle, sig syscall.Signal) error { return h.sysSignal(sig) }
+
+// Observers returns the number of waiters that hold h's pidfd and may read
+// its status (see Handle.observing).
+func Observers(h *Handle) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.sys.observers
+}
+
+// ExitPollerEntries returns the number of descriptors in the exit poller's
+// epoll instance (the "tfd:" lines of its fdinfo), its eventfd included,
+// or -1 if the poller is not set up.
+func ExitPollerEntries() int {
+	p := pollerPtr.Load()
+	if p == nil {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/self/fdinfo/" + strconv.Itoa(p.epfd))
+	if err != nil {
+		return -1
+	}
+	return strings.Count(string(b), "tfd:")
+}

@@ -390,9 +390,13 @@ var errStopped = errors.New("pexec: wait stopped")
 // returns the result of closing, later calls return nil. Afterwards every
 // method returns an error for which errors.Is(err, [os.ErrClosed]) holds
 // (Alive returns false), and waiters blocked in Wait return it. Close does
-// not affect the process itself, nor [Cmd.Wait]. If the user calls
-// cmd.Process.Release, which closes the os.Process's pidfd, the Handle of
-// that child is closed with it.
+// not affect the process itself, nor [Cmd.Wait], nor the Cmd's
+// cancellation. If the user calls cmd.Process.Release, which closes the
+// os.Process's pidfd once nobody uses it, the Handle of that child is
+// closed as by Close when pexec next uses the descriptor: the next call on
+// the Handle reports os.ErrClosed, and so do waits in progress from then
+// on. A wait in progress that sees the process exit first, holding the
+// descriptor, returns the process's status.
 func (h *Handle) Close() error {
 	if h == nil || h.mode == 0 {
 		return errNilHandle

@@ -65,6 +65,11 @@ func proofReuseHelper(args []string) int {
 		pexec.SetForcePIDMode(true)
 	case "adopt":
 		trial = adoptReuseTrial
+	case "wrap-pid":
+		pexec.SetForcePIDMode(true)
+		fallthrough
+	case "wrap":
+		trial = wrapReuseTrial
 	}
 	start := time.Now()
 	for i := 0; rep.Reused+rep.Failed < trials && i < trials+100; i++ {
@@ -231,9 +236,9 @@ func TestProofPIDReuse(t *testing.T) {
 	if testing.Short() {
 		trials = 100
 	}
-	for _, mode := range []string{"pidfd", "pid", "adopt"} {
+	for _, mode := range []string{"pidfd", "pid", "adopt", "wrap", "wrap-pid"} {
 		t.Run(mode, func(t *testing.T) {
-			if mode != "pid" {
+			if mode != "pid" && mode != "wrap-pid" {
 				skipNoPidfd(t)
 			}
 			start := time.Now()
@@ -250,7 +255,7 @@ func TestProofPIDReuse(t *testing.T) {
 			if rep.Setup != "" {
 				t.Fatalf("helper setup: %s", rep.Setup)
 			}
-			if want := map[string]string{"adopt": "adopt"}[mode]; want == "" && rep.Mode != mode || want != "" && rep.Mode != want {
+			if want := map[string]string{"adopt": "adopt", "wrap": "pidfd", "wrap-pid": "pid"}[mode]; want == "" && rep.Mode != mode || want != "" && rep.Mode != want {
 				t.Errorf("old handles were in %s mode, want %s", rep.Mode, mode)
 			}
 			if rep.Reused != trials {
@@ -347,6 +352,62 @@ func adoptReuseTrial(rep *reuseReport) string {
 	}
 	if len(bad) > 0 {
 		return fmt.Sprintf("pid %d (adopted): %v", pid, bad)
+	}
+	return ""
+}
+
+// wrapReuseTrial (issue #17 item 2): a command that other code started and
+// reaped with a direct Process.Wait is wrapped afterwards; its PID goes to
+// a newcomer. The Wrap'd Handle must answer for the old process and leave
+// the newcomer alone, in both modes.
+func wrapReuseTrial(rep *reuseReport) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lib := exec.Command("/bin/false")
+	lib.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := lib.Start(); err != nil {
+		return "start old: " + err.Error()
+	}
+	pid := lib.Process.Pid
+	if _, err := lib.Process.Wait(); err != nil {
+		return "Process.Wait: " + err.Error()
+	}
+	nc, msg := newcomer(rep, pid)
+	if nc == nil {
+		return msg
+	}
+	rep.Reused++
+	defer func() {
+		if nc.ProcessState == nil {
+			nc.Process.Kill()
+			nc.Wait()
+		}
+	}()
+	h := pexec.Wrap(lib).Handle()
+	rep.Mode = h.Mode().String()
+	var bad []string
+	expect := func(what, got string, want ...string) {
+		for _, w := range want {
+			if got == w {
+				return
+			}
+		}
+		bad = append(bad, fmt.Sprintf("%s: got %s, want %s", what, got, want))
+	}
+	expect("Alive", fmt.Sprint(h.Alive()), "false")
+	expect("Signal(TERM)", proofErr(h.Signal(syscall.SIGTERM)), "ErrProcessDone")
+	expect("Kill", proofErr(h.Kill()), "ErrProcessDone")
+	expect("SignalGroup(USR1)", proofErr(h.SignalGroup(syscall.SIGUSR1)), "ErrProcessDone")
+	_, err := h.WaitContext(ctx)
+	expect("Wait", proofErr(err), "ErrProcessDone", "ReapedError(<nil status>)")
+	_, err = h.Stop(ctx, time.Millisecond)
+	expect("Stop", proofErr(err), "ErrProcessDone", "ReapedError(<nil status>)")
+	expect("kill(pid, 0)", proofErr(syscall.Kill(pid, 0)), "nil")
+	if msg := untouched(pid, "/bin/sleep"); msg != "" {
+		bad = append(bad, "newcomer touched: "+msg)
+	}
+	if len(bad) > 0 {
+		return fmt.Sprintf("pid %d (wrap, %s mode): %v", pid, rep.Mode, bad)
 	}
 	return ""
 }
