@@ -50,6 +50,13 @@ type exitPoller struct {
 	mu   sync.Mutex
 	next uint64 // keys: 0 is the eventfd's
 	regs map[uint64]*pollReg
+	// unparked is closed when the epoll instance leaves the netpoller;
+	// nil while it is not on it.
+	unparked chan struct{}
+	// nestLimit, when not 0, keeps the epoll instance off the netpoller
+	// while it holds nestLimit entries or more: nested there, it had no
+	// room for more (see add), or the netpoller refused it (see park).
+	nestLimit int
 }
 
 // pollReg is one pidfd's entry in the exit poller. Its channels are closed
@@ -134,10 +141,13 @@ func (p *exitPoller) arm(fd int, slot *atomic.Pointer[pollReg], owner *Handle, g
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	r := slot.Load()
-	if r == nil {
+	for r == nil {
 		p.next++
 		r = &pollReg{key: p.next, exit: make(chan struct{})}
-		if err := p.ctl(unix.EPOLL_CTL_ADD, fd, r.key, unix.EPOLLIN|unix.EPOLLONESHOT); err != nil {
+		if err := p.add(fd, r.key); err == errNested {
+			r = slot.Load() // p.mu was let go: look again
+			continue
+		} else if err != nil {
 			return nil, err
 		}
 		p.regs[r.key] = r
@@ -182,6 +192,62 @@ func (p *exitPoller) watch(fd int, slot *atomic.Pointer[pollReg], events uint32)
 	p.regs[r.key] = r
 	slot.Store(r)
 	return r.exit, nil
+}
+
+// add registers the pidfd fd for its exit under key; the caller holds
+// p.mu. While the epoll instance is nested in the netpoller's, the kernel
+// allows at most 500 wake-up paths to one file (reverse_path_check):
+// beyond, as when many Handles' pidfds are duplicates of one description
+// (FromProcess, File), EPOLL_CTL_ADD fails with EINVAL. add then takes the
+// instance off the netpoller, keeps it off while it holds this many
+// entries (the reader blocks one thread in epoll_wait, for all processes),
+// and returns errNested, having let go of p.mu meanwhile: the caller tries
+// again. Other errors are returned: ENOMEM and ENOSPC (the user's epoll
+// watches used up) wrap errShortage, for which the caller waits in poll(2)
+// for a while and tries again; anything else is no shortage, and the
+// caller's to report.
+func (p *exitPoller) add(fd int, key uint64) error {
+	err := p.ctl(unix.EPOLL_CTL_ADD, fd, key, unix.EPOLLIN|unix.EPOLLONESHOT)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.ENOMEM), errors.Is(err, unix.ENOSPC):
+		return errors.Join(errShortage, err)
+	case !errors.Is(err, unix.EINVAL) || p.unparked == nil:
+		return err
+	}
+	p.nestLimit = max(len(p.regs), 1)
+	unparked := p.unparked
+	p.mu.Unlock()
+	defer p.mu.Lock()
+	p.interrupt() // the reader, parked, unparks once it has looked
+	select {
+	case <-unparked:
+	case p.lead <- struct{}{}: // no reader: unpark it here
+		p.unpark()
+		<-p.lead
+	}
+	return errNested
+}
+
+// errNested is add's request to try again, the epoll instance having been
+// taken off the netpoller.
+var errNested = errors.New("pexec: exit poller: taken off the netpoller")
+
+// errShortage marks a registration that failed for want of memory or
+// epoll watches.
+var errShortage = errors.New("pexec: exit poller: no room for another entry")
+
+// mayPark reports whether the epoll instance may be nested in the
+// netpoller's (see add).
+func (p *exitPoller) mayPark() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.nestLimit != 0 && len(p.regs) >= p.nestLimit {
+		return false
+	}
+	p.nestLimit = 0
+	return true
 }
 
 func (p *exitPoller) ctl(op, fd int, key uint64, events uint32) error {
@@ -333,7 +399,7 @@ func (p *exitPoller) read() {
 	if n == 0 && err == nil {
 		n, err = p.park()
 	}
-	if p.waiters.Load() <= 1 {
+	if p.waiters.Load() <= 1 || !p.mayPark() {
 		p.unpark()
 	}
 	if err != nil {
@@ -380,8 +446,19 @@ func (p *exitPoller) read() {
 // exit also wakes the thread that sits in the netpoller, which a reader
 // blocked in epoll_wait does not need.
 func (p *exitPoller) park() (n int, err error) {
-	if p.parked == nil {
+	if !p.mayPark() {
+		p.unpark()
+	} else if p.parked == nil {
 		p.parked = p.parkFile()
+		p.mu.Lock()
+		if p.parked != nil {
+			p.unparked = make(chan struct{})
+		} else {
+			// Refused (or no descriptor to spare): not again until
+			// entries have gone.
+			p.nestLimit = max(len(p.regs), 1)
+		}
+		p.mu.Unlock()
 	}
 	if f := p.parked; f != nil {
 		if rc, err := f.SyscallConn(); err == nil {
@@ -420,6 +497,10 @@ func (p *exitPoller) unpark() {
 	if p.parked != nil {
 		p.parked.Close()
 		p.parked = nil
+		p.mu.Lock()
+		close(p.unparked)
+		p.unparked = nil
+		p.mu.Unlock()
 	}
 }
 

@@ -204,7 +204,11 @@ const fallbackPollMsec = 50
 
 // awaitEvent waits until the process of pidfd fd (held by the caller) has
 // exited, or with gone has been reaped. It returns errStopped if stop or
-// closed is closed first.
+// closed is closed first. Where the exit poller cannot be set up, or has no
+// room for another entry (a shortage of descriptors, memory or epoll
+// watches), it blocks the thread in poll(2) for up to fallbackPollMsec at a
+// time, and tries the poller again; any other failure of the poller is
+// returned.
 func (h *Handle) awaitEvent(fd int, gone bool, stop, closed <-chan struct{}) error {
 	for {
 		p, err := sharedExitPoller()
@@ -212,11 +216,14 @@ func (h *Handle) awaitEvent(fd int, gone bool, stop, closed <-chan struct{}) err
 		if err == nil {
 			ch, err = p.arm(fd, h.regSlot(), h, gone)
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			if p.wait(ch, stop, closed) {
 				return nil
 			}
 			return errStopped
+		case p != nil && !errors.Is(err, errShortage):
+			return err // not a shortage: waiting longer would not help
 		}
 		events := int16(unix.POLLIN)
 		if gone {

@@ -707,7 +707,7 @@ func waitThreadsHelper(args []string) int {
 }
 
 func measureWaitThreads(rep *threadsReport) (err error) {
-	if !slices.Contains(waitModes, rep.Mode) && rep.Mode != "FromProcess" || rep.N <= 0 {
+	if !slices.Contains(waitModes, rep.Mode) && rep.Mode != "FromProcess" && rep.Mode != sharedMode || rep.N <= 0 {
 		return fmt.Errorf("usage: wait-threads {%s} n", strings.Join(waitModes, "|"))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -744,7 +744,30 @@ func measureWaitThreads(rep *threadsReport) (err error) {
 		}
 		rep.Killed = int(killed.Load())
 	}()
+	var shared *exec.Cmd // sharedMode's one child
 	for range rep.N {
+		if rep.Mode == sharedMode {
+			if shared == nil {
+				shared = exec.Command(path, argv...)
+				shared.Env = env
+				if err := shared.Start(); err != nil {
+					return err
+				}
+				kills = append(kills, shared.Process.Kill)
+				reaps = append(reaps, shared.Wait)
+			}
+			h, err := pexec.FromProcess(shared.Process)
+			if err != nil {
+				return err
+			}
+			wg.Go(func() {
+				blockedInWait(&killed, func() bool {
+					st, err := h.Wait()
+					return err == nil && st.Signal() == syscall.SIGKILL
+				})
+			})
+			continue
+		}
 		if rep.Mode == "os/exec" {
 			c := exec.Command(path, argv...)
 			c.Env = env
@@ -824,8 +847,12 @@ func measureWaitThreads(rep *threadsReport) (err error) {
 				blocked += k
 			}
 		}
+		// In sharedMode the exit poller may not park (see
+		// TestSharedDescriptionBoundedThreads): its one reader blocks in
+		// epoll_wait.
+		inSyscall := map[string]int{"os/exec": rep.N, sharedMode: 1}[rep.Mode]
 		if blocked == rep.N && rep.PexecGs["running"]+rep.PexecGs["runnable"] == 0 &&
-			(rep.Mode == "os/exec" || rep.Waiters["syscall"]+rep.PexecGs["syscall"] == 0) {
+			rep.Waiters["syscall"]+rep.PexecGs["syscall"] <= inSyscall {
 			break
 		}
 		select {
@@ -836,6 +863,37 @@ func measureWaitThreads(rep *threadsReport) (err error) {
 	}
 	rep.Threads = osThreads()
 	return nil
+}
+
+// sharedMode is the wait-threads helper's mode in which all N Handles
+// are FromProcess duplicates of one child's pidfd: one file description.
+const sharedMode = "FromProcess-shared"
+
+// TestSharedDescriptionBoundedThreads (issue #17 item 3): 1,000 Handles
+// whose pidfds share one file description, all waiting. While pexec's epoll
+// instance sits in the netpoller's, the kernel allows 500 wake-up paths per
+// file, and EPOLL_CTL_ADD fails with EINVAL beyond: each further waiter used
+// to block a thread in poll(2) (1,000 waiters: 505 threads). Whatever the
+// sharing, the waiters must hold a bounded number of threads.
+func TestSharedDescriptionBoundedThreads(t *testing.T) {
+	if !pexec.Supported() {
+		t.Skip("no pidfds here: no exit poller")
+	}
+	t.Parallel()
+	const n = 1000
+	var rep threadsReport
+	testhelper.RunReport(waitTestContext(t), t, nil, &rep, "wait-threads", sharedMode, strconv.Itoa(n))
+	if rep.Err != "" {
+		t.Fatalf("helper: %s", rep.Err)
+	}
+	t.Logf("%d OS threads with %d waiters on one file description (%d before; GOMAXPROCS %d); waiters %v, pexec goroutines %v",
+		rep.Threads, n, rep.Before, rep.GOMAXPROCS, rep.Waiters, rep.PexecGs)
+	if rep.Killed != n {
+		t.Errorf("%d of %d waiters saw the child die of SIGKILL", rep.Killed, n)
+	}
+	if limit := rep.GOMAXPROCS + 16; rep.Threads > limit {
+		t.Errorf("%d OS threads while %d Handles on one description waited; want at most GOMAXPROCS+16 = %d", rep.Threads, n, limit)
+	}
 }
 
 // blockedInWait runs wait, counting in killed whether it reported a death by
