@@ -246,3 +246,28 @@ func BenchmarkCmdWaitExited(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkStartPdeathsig runs /bin/true with Pdeathsig set: pexec reads
+// the calling thread's inheritable state before each such Start (to choose
+// between a spawn thread and the calling thread) and starts it from a spawn
+// thread; os/exec starts it from the calling thread.
+func BenchmarkStartPdeathsig(b *testing.B) {
+	runBoth(b, func(b *testing.B, pexecLib bool) {
+		attr := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		for b.Loop() {
+			var err error
+			if pexecLib {
+				c := pexec.Command("/bin/true")
+				c.SysProcAttr = attr
+				err = c.Run()
+			} else {
+				c := exec.Command("/bin/true")
+				c.SysProcAttr = attr
+				err = c.Run()
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -71,9 +71,16 @@ type Cmd struct {
 	// pexec never modifies it. On Linux, if PidFD is set, *PidFD receives a
 	// pidfd of the caller's own, as in os/exec. If Pdeathsig is set, pexec
 	// starts the child from a thread that never exits (one of up to
-	// GOMAXPROCS kept for this), so that the signal
-	// comes when the parent process dies; with os/exec it comes when the
-	// thread that happened to start the child exits (golang/go#27505).
+	// GOMAXPROCS kept for this), so that the signal comes when the parent
+	// process dies; with os/exec it comes when the thread that happened to
+	// start the child exits (golang/go#27505). The one exception: if the
+	// calling thread holds what a child inherits from its forking thread
+	// differently from that spawn thread (a namespace entered with setns or
+	// unshare, CPU affinity, credentials, a seccomp filter, an LSM label,
+	// scheduling policy or nice value, a working or root directory), the
+	// calling thread starts the child, as os/exec does, so that the child
+	// inherits exactly what it would with os/exec; its signal then follows
+	// that thread, as with os/exec.
 	SysProcAttr *syscall.SysProcAttr
 	// Process is the underlying process, once started.
 	Process *os.Process

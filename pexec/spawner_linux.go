@@ -18,21 +18,37 @@ import (
 // concurrent Starts overlap as they do with os/exec, where only the fork
 // itself is serialized); they are made on demand and then kept. Children
 // without Pdeathsig are started by the calling goroutine, as by os/exec.
+//
+// A child also inherits what the forking thread holds apart from the other
+// threads (threadState): a network namespace entered with setns on a locked
+// thread, a CPU affinity, a per-thread seccomp filter, an SELinux exec
+// label... A spawn thread starts the child only if its state is the calling
+// thread's; otherwise the calling thread starts it, exactly as os/exec
+// would, and the signal then follows that thread, as with os/exec. The
+// child's environment is never other than os/exec would make it.
 
 var spawners struct {
 	mu   sync.Mutex
-	n    int         // spawn threads made
-	reqs chan func() // taken by an idle spawn thread
+	n    int                // spawn threads made
+	reqs chan *spawnRequest // taken by an idle spawn thread
 }
 
-// onSpawnThread runs fn on a spawn thread and returns when it has run.
-func onSpawnThread(fn func()) {
-	done := make(chan struct{})
-	req := func() { fn(); close(done) }
+// spawnRequest asks a spawn thread to run start if its state is caller's.
+type spawnRequest struct {
+	caller *threadState
+	start  func()
+	ran    bool
+	done   chan struct{}
+}
+
+// onSpawnThread runs start on a spawn thread whose state is caller's, and
+// reports whether it did.
+func onSpawnThread(caller *threadState, start func()) bool {
+	req := &spawnRequest{caller: caller, start: start, done: make(chan struct{})}
 	s := &spawners
 	s.mu.Lock()
 	if s.reqs == nil {
-		s.reqs = make(chan func())
+		s.reqs = make(chan *spawnRequest)
 	}
 	reqs := s.reqs
 	select {
@@ -48,28 +64,49 @@ func onSpawnThread(fn func()) {
 			reqs <- req
 		}
 	}
-	<-done
+	<-req.done
+	return req.ran
 }
 
-// spawnLoop locks its goroutine to its thread for ever, runs first, then
+// spawnLoop locks its goroutine to its thread for ever, serves first, then
 // every request it takes.
-func spawnLoop(first func(), reqs <-chan func()) {
+func spawnLoop(first *spawnRequest, reqs <-chan *spawnRequest) {
 	// Never unlocked, and the goroutine never returns: the thread lives as
 	// long as the process.
 	runtime.LockOSThread()
-	first()
+	own := readThreadState()
+	serve := func(req *spawnRequest) {
+		if !own.same(req.caller) {
+			// The process may have changed since (an affinity set for
+			// every thread): look again.
+			own = readThreadState()
+		}
+		if req.ran = own.same(req.caller); req.ran {
+			req.start()
+		}
+		close(req.done)
+	}
+	serve(first)
 	for req := range reqs {
-		req()
+		serve(req)
 	}
 }
 
 // startEngine starts in, from a spawn thread if it asks for a parent-death
-// signal.
+// signal and the calling thread holds nothing a child inherits that the
+// spawn threads do not.
 func startEngine(in *exec.Cmd) error {
 	if in.SysProcAttr == nil || in.SysProcAttr.Pdeathsig == 0 {
 		return in.Start()
 	}
+	// Locked, so that the state read is that of the thread that forks if
+	// the spawn threads cannot.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	caller := readThreadState()
 	var err error
-	onSpawnThread(func() { err = in.Start() })
-	return err
+	if onSpawnThread(&caller, func() { err = in.Start() }) {
+		return err
+	}
+	return in.Start()
 }
