@@ -91,23 +91,42 @@ type Cmd struct {
 	// Err holds an error from the lookup of Path, if any (see [exec.Cmd]).
 	Err error
 	// Cancel, if non-nil, is called when the command's context is done.
-	// See [exec.Cmd].
+	// See [exec.Cmd]. [CommandContext] sets it to pexec's own: SIGKILL to
+	// the process and its tree at once, or with [Cmd.Grace], the stop
+	// ladder. [Wrap] replaces exec.CommandContext's default with the same.
+	// A Cancel of the caller's replaces both, and Grace with them.
 	Cancel func() error
 	// WaitDelay bounds the time spent waiting on I/O and on the process
-	// after cancellation. See [exec.Cmd].
+	// after cancellation. See [exec.Cmd]. Its final kill, which os/exec
+	// sends to the process alone, takes the whole tree when the command
+	// has one.
 	WaitDelay time.Duration
+	// Grace makes the cancellation graceful: when it is > 0, and Cancel is
+	// nil or pexec's own, a done context starts the stop ladder of
+	// [Handle.Stop] on the process and its tree (SIGTERM and SIGCONT, up
+	// to Grace for them to exit, then SIGKILL), and Wait returns the
+	// context's error, as os/exec does. Wait returns once the ladder has
+	// ended (everything exited, or SIGKILL sent), so at most Grace after
+	// the cancellation, unless WaitDelay ends it sooner: WaitDelay keeps
+	// its os/exec meaning, counted from the cancellation, and its final
+	// kill reaches the tree. Grace does nothing for a command without a
+	// context.
+	Grace time.Duration
 	// Tree asks for the child and all its descendants to be held together
 	// as one tree (see [TreeMode]); the zero value, TreeNone, is os/exec's
-	// behaviour. With a tree, the default Cancel of [CommandContext] kills
-	// the whole tree, so a grandchild that holds the output pipes open can
-	// no longer make Wait hang; [Handle.SignalTree], [Handle.KillTree],
-	// [Handle.TreeDone] and [Handle.Stop] act on it.
+	// behaviour. With a tree, every kill pexec or os/exec issues on the
+	// command's behalf (the default Cancel, Grace's ladder, WaitDelay's
+	// final kill) reaches the whole tree, so a grandchild that holds the
+	// output pipes open can no longer make Wait hang; [Handle.SignalTree],
+	// [Handle.KillTree], [Handle.TreeDone] and [Handle.Stop] act on it.
 	Tree TreeMode
 
 	inner       *exec.Cmd
 	handle      *Handle
 	startCalled int32 // atomic; an int32, not atomic.Bool, so Cmd values may be copied before use
 	waitCalled  bool
+	watchesCtx  bool     // made by CommandContext, or Wrap of exec.CommandContext
+	stop        *cmdStop // the cancellation, once the context is done
 }
 
 // Command returns the [Cmd] struct to execute the named program with the
@@ -118,15 +137,12 @@ func Command(name string, arg ...string) *Cmd {
 
 // CommandContext is like [Command] but includes a context, exactly as
 // [exec.CommandContext]: its Cancel kills the Process when ctx is done (the
-// whole tree when [Cmd.Tree] is set). Like os/exec, it panics if ctx is nil.
+// whole tree when [Cmd.Tree] is set; gracefully with [Cmd.Grace]). Like
+// os/exec, it panics if ctx is nil.
 func CommandContext(ctx context.Context, name string, arg ...string) *Cmd {
 	c := wrap(exec.CommandContext(ctx, name, arg...))
-	c.Cancel = func() error {
-		if h := c.handle; h.Tree() != TreeNone {
-			return h.KillTree()
-		}
-		return c.Process.Kill()
-	}
+	c.watchesCtx = true
+	c.Cancel = c.defaultCancel
 	return c
 }
 
@@ -154,7 +170,10 @@ func Wrap(c *exec.Cmd) *Cmd {
 		ExtraFiles: c.ExtraFiles, SysProcAttr: c.SysProcAttr,
 		Process: c.Process, ProcessState: c.ProcessState,
 		Err: c.Err, Cancel: c.Cancel, WaitDelay: c.WaitDelay,
-		inner: c,
+		inner: c, watchesCtx: c.Cancel != nil,
+	}
+	if isExecDefaultCancel(c.Cancel) {
+		w.Cancel = w.defaultCancel
 	}
 	if c.Process != nil {
 		w.startCalled = 1
@@ -230,10 +249,11 @@ func (c *Cmd) Start() error {
 		}
 	}
 	started := make(chan struct{})
-	if cancel := c.Cancel; cancel != nil {
-		// The default Cancel reads c.Process, which is set only once the
-		// engine's Start has returned; the context watcher may fire before.
-		in.Cancel = func() error { <-started; return cancel() }
+	if c.Cancel != nil || c.watchesCtx && (c.Grace > 0 || c.WaitDelay > 0) {
+		// The cancellation reads c.handle, which is set only once the
+		// engine's Start has returned; the context watcher may fire
+		// before. (os/exec refuses a Cancel without a context, as ever.)
+		in.Cancel = func() error { <-started; return c.interrupt() }
 	}
 	err = startEngine(in)
 	if err != nil {
@@ -300,8 +320,10 @@ func (c *Cmd) Wait() error {
 	c.waitCalled = true
 	// Wait for the exit first (on the netpoller in ModePidFD, holding no
 	// thread), recording the status for the Handle, so that the engine's
-	// waitid then returns at once.
-	seen := h.beforeReap(c.copiesOutput())
+	// waitid then returns at once. The status is recorded before the reap
+	// whenever the engine may return well after it: it copies output, or
+	// it waits for a Cancel, which may itself wait for the Handle.
+	seen := h.beforeReap(c.copiesOutput() || c.inner.Cancel != nil)
 	err := c.inner.Wait()
 	c.ProcessState = c.inner.ProcessState
 	r := result{ps: c.ProcessState}
@@ -321,6 +343,10 @@ func (c *Cmd) Wait() error {
 		r.err = err
 	}
 	h.afterReap(r)
+	c.stop.finish()
+	if h.tree != nil {
+		h.tree.reaped(h)
+	}
 	if re, ok := err.(*ReapedError); ok && re.Status == nil {
 		// A Handle waiter that held the pidfd when the child was reaped
 		// may yet read the status: the outcome is settled once it has.

@@ -501,10 +501,13 @@ func TestAPISurface(t *testing.T) {
 		return m
 	}
 	gotFields := fields(&pexec.Cmd{})
-	if gotFields["Tree"] != "pexec.TreeMode" {
-		t.Errorf("pexec.Cmd.Tree is %q; want pexec.TreeMode", gotFields["Tree"])
+	// pexec's additions, whose zero values are os/exec's behaviour.
+	for name, typ := range map[string]string{"Tree": "pexec.TreeMode", "Grace": "time.Duration"} {
+		if gotFields[name] != typ {
+			t.Errorf("pexec.Cmd.%s is %q; want %s", name, gotFields[name], typ)
+		}
+		delete(gotFields, name)
 	}
-	delete(gotFields, "Tree") // pexec's addition; its zero value is os/exec's behaviour
 	if diff := cmp.Diff(fields(&exec.Cmd{}), gotFields); diff != "" {
 		t.Errorf("Cmd fields differ (-os/exec +pexec):\n%s", diff)
 	}

@@ -94,7 +94,7 @@ func (h *Handle) killByPID(sig syscall.Signal, group bool) error {
 	p := h.proc()
 	switch {
 	case g.reaped || p == nil:
-		return h.gone(group)
+		return h.refusal(group)
 	case p.Pid != h.pid:
 		// Released (Pid -1), or changed under pexec: the os.Process no
 		// longer vouches for the PID.
@@ -106,7 +106,7 @@ func (h *Handle) killByPID(sig syscall.Signal, group bool) error {
 	case err != nil:
 		// ECHILD: reaped by another waiter, so no longer a child.
 		h.markExited()
-		return h.gone(group)
+		return h.refusal(group)
 	case st != nil && !group:
 		h.markExited()
 		return os.ErrProcessDone
@@ -122,17 +122,17 @@ func (h *Handle) killByPID(sig syscall.Signal, group bool) error {
 		// waitid found a child by that PID, yet the os.Process has
 		// reaped its own: the PID has been reused by another child.
 		h.ownerReaped()
-		return h.gone(group)
+		return h.refusal(group)
 	} else if !group || err != nil {
 		return signalError("kill", err)
 	}
 	return signalError("kill", unix.Kill(-h.pid, unix.Signal(sig)))
 }
 
-// gone is what killByPID returns for a child that cannot be signalled
+// refusal is what killByPID returns for a child that cannot be signalled
 // any more: os.ErrProcessDone for the child itself; for its group, an
 // error wrapping errors.ErrUnsupported, because members may live on.
-func (h *Handle) gone(group bool) error {
+func (h *Handle) refusal(group bool) error {
 	if !group {
 		return os.ErrProcessDone
 	}

@@ -109,6 +109,10 @@ type Handle struct {
 	closed  chan struct{} // closed on reaching phaseClosed (made on demand)
 
 	watchOnce sync.Once // starts Done's watcher
+
+	goneOnce sync.Once     // starts gone's watcher
+	goneC    chan struct{} // see gone
+	ladder   *ladder       // the stop ladder, once a stop has begun (under mu)
 }
 
 func newHandle(pid int, mode Mode, r role) *Handle {

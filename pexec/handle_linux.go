@@ -183,6 +183,9 @@ func signalError(op string, err error) error {
 // stop or closed is closed first; a nil channel never stops it. In
 // ModePidFD it waits through the exit poller, holding no thread.
 func (h *Handle) awaitExit(stop, closed <-chan struct{}) error {
+	if h.hasExited() {
+		return nil
+	}
 	if h.mode == ModePID {
 		return h.pidAwaitExit(stop, closed)
 	}

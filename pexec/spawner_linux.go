@@ -99,11 +99,14 @@ func startEngine(in *exec.Cmd) error {
 	if in.SysProcAttr == nil || in.SysProcAttr.Pdeathsig == 0 {
 		return in.Start()
 	}
-	// Locked, so that the state read is that of the thread that forks if
-	// the spawn threads cannot.
+	// Locked while the state is read, so that it is one thread's. A
+	// goroutine that the caller locked to a thread stays on it and, if
+	// the spawn threads decline, forks there; any other forks wherever it
+	// runs, as with os/exec. The lock is not held while a spawn thread
+	// works, so that concurrent Starts hold no thread each meanwhile.
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	caller := readThreadState()
+	runtime.UnlockOSThread()
 	var err error
 	if onSpawnThread(&caller, func() { err = in.Start() }) {
 		return err

@@ -151,6 +151,17 @@ type cgroupTree struct {
 
 func (t *cgroupTree) mode() TreeMode               { return TreeCgroup }
 func (t *cgroupTree) done(*Handle) <-chan struct{} { return t.empty }
+func (t *cgroupTree) holds(h *Handle) bool         { return t.leaf.Holds(h.pid) }
+
+// reaped waits, if the leaf is empty, until the watch has removed it, so
+// that a program that ends right after Cmd.Wait leaves no directory
+// behind. It reads cgroup.events through a descriptor of its own: only the
+// watch may read the one the exit poller watches.
+func (t *cgroupTree) reaped(*Handle) {
+	if populated, err := t.leaf.PopulatedNow(); err == nil && !populated {
+		<-t.empty
+	}
+}
 
 func (t *cgroupTree) signal(h *Handle, sig syscall.Signal) error {
 	var err error
@@ -206,6 +217,16 @@ type groupTree struct {
 }
 
 func (t *groupTree) mode() TreeMode { return TreeGroup }
+
+// holds reports whether the leader is still in its group.
+func (t *groupTree) holds(h *Handle) bool {
+	st, err := procfs.ReadStat(h.pid)
+	return err == nil && st.Pgrp == t.pgid
+}
+
+// reaped does nothing: a group holds no resource of pexec's but the
+// leader's pidfd, closed by the watch once the group is empty.
+func (t *groupTree) reaped(*Handle) {}
 
 func (t *groupTree) signal(h *Handle, sig syscall.Signal) error {
 	if t.leader == nil || probeGroupSignal() != nil {

@@ -528,8 +528,8 @@ func TestTreeBadInput(t *testing.T) {
 	if err := h.Handle().SignalTree(syscall.SIGTERM); !errors.Is(err, os.ErrInvalid) {
 		t.Errorf("SignalTree without a tree = %v; want os.ErrInvalid", err)
 	}
-	if h.Handle().TreeDone() != nil || h.Handle().Tree() != pexec.TreeNone {
-		t.Error("TreeDone/Tree of a Handle without a tree")
+	if h.Handle().TreeDone() == nil || h.Handle().Tree() != pexec.TreeNone {
+		t.Error("TreeDone/Tree of a Handle without a tree: want the process's own exit (a channel, never nil) and TreeNone")
 	}
 	var nilH *pexec.Handle
 	if nilH.Tree() != pexec.TreeNone || nilH.TreeDone() != nil || nilH.KillTree() == nil {

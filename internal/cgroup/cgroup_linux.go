@@ -355,6 +355,23 @@ func (l *Leaf) Populated() (bool, error) {
 	return ev.populated, err
 }
 
+// PopulatedNow is [Leaf.Populated] through a descriptor of its own, for
+// callers other than the one that watches [Leaf.EventsFD]: it leaves that
+// descriptor's notification alone. A removed leaf is not populated.
+func (l *Leaf) PopulatedNow() (bool, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.removed {
+		return false, nil
+	}
+	b, err := l.readFile("cgroup.events")
+	if err != nil {
+		return false, err
+	}
+	ev, err := parseEvents(b, l.path)
+	return ev.populated, err
+}
+
 // events is the content of a cgroup.events file.
 type events struct{ populated, frozen bool }
 
@@ -523,4 +540,12 @@ func removeTree(p string) error {
 		return &os.PathError{Op: "rmdir", Path: p, Err: err}
 	}
 	return nil
+}
+
+// Holds reports whether process pid is in the leaf or a cgroup below it,
+// by /proc/<pid>/cgroup: the caller makes sure the PID is still the
+// process it means (a child not yet reaped).
+func (l *Leaf) Holds(pid int) bool {
+	p, ok := procfs.CgroupPath(pid)
+	return ok && (p == l.rel || strings.HasPrefix(p, l.rel+"/"))
 }

@@ -53,3 +53,9 @@ func (l *Leaf) Remove() error { return nil }
 
 // ProcessID returns an error wrapping [errors.ErrUnsupported].
 func ProcessID(procDir string) (uint64, error) { return 0, errNoCgroup }
+
+// Holds reports false: there are no leaves here.
+func (l *Leaf) Holds(pid int) bool { return false }
+
+// PopulatedNow returns an error wrapping [errors.ErrUnsupported].
+func (l *Leaf) PopulatedNow() (bool, error) { return false, errNoCgroup }

@@ -1,0 +1,102 @@
+package pexec
+
+import (
+	"os"
+	"reflect"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// A Cmd's cancellation has one owner: what the engine (os/exec) calls when
+// the context is done is always Cmd.interrupt, which runs the Cancel (the
+// caller's, or pexec's own: defaultCancel), or Grace's ladder, and arms
+// WaitDelay's final kill of the tree; Cmd.Wait waits for what it started
+// before it returns. Every signal goes through Handle.signalTree, which
+// reaches the tree and ignores the caller's Close of the Handle.
+
+// cmdStop is what a Cmd's cancellation started.
+type cmdStop struct {
+	ladder   *ladder       // the stop ladder, if one runs
+	late     *time.Timer   // WaitDelay's final kill of the tree
+	lateDone chan struct{} // closed once that kill is sent
+}
+
+// interrupt is the engine's Cancel: it runs when the context is done.
+func (c *Cmd) interrupt() error {
+	h := c.handle
+	s := &cmdStop{}
+	c.stop = s // read by Wait, after the engine's Wait, which waits for this
+	var err error
+	switch {
+	case c.Cancel != nil:
+		err = c.Cancel()
+	case c.Grace > 0:
+		_, err = h.startStop(c.Grace)
+	default:
+		// Nothing to interrupt (os/exec's nil Cancel): keep os/exec from
+		// reporting the context's error for an exit that is the
+		// process's own.
+		err = os.ErrProcessDone
+	}
+	h.mu.Lock()
+	s.ladder = h.ladder
+	h.mu.Unlock()
+	if c.WaitDelay > 0 && h.tree != nil {
+		// os/exec's own final kill, at the same moment, reaches the
+		// process alone.
+		s.lateDone = make(chan struct{})
+		s.late = time.AfterFunc(c.WaitDelay, func() {
+			defer close(s.lateDone)
+			h.signalTree(syscall.SIGKILL)
+		})
+	}
+	return err
+}
+
+// defaultCancel is the Cancel of CommandContext (and of a Wrap'd
+// exec.CommandContext): SIGKILL to the process and its tree, or with
+// Grace, the stop ladder. It reports os.ErrProcessDone if nothing was left
+// to signal.
+func (c *Cmd) defaultCancel() error {
+	h := c.handle
+	if h == nil {
+		return os.ErrProcessDone
+	}
+	if c.Grace > 0 {
+		_, err := h.startStop(c.Grace)
+		return err
+	}
+	return h.signalTree(syscall.SIGKILL)
+}
+
+// finish waits, for Cmd.Wait, until what the cancellation started has
+// ended: the ladder (everything exited, or SIGKILL sent) and WaitDelay's
+// kill of the tree, once due; one not yet due is called off.
+func (s *cmdStop) finish() {
+	if s == nil {
+		return
+	}
+	if s.ladder != nil {
+		<-s.ladder.ended
+	}
+	if s.late != nil && !s.late.Stop() {
+		<-s.lateDone
+	}
+}
+
+// execDefaultCancel names the function exec.CommandContext sets as Cancel
+// (a closure that kills the Process alone); TestExecDefaultCancelName
+// checks the name against this Go's os/exec.
+const execDefaultCancel = "os/exec.CommandContext.func1"
+
+// isExecDefaultCancel reports whether f is exec.CommandContext's default
+// Cancel, which Wrap replaces with pexec's, so that the cancellation of a
+// command with a tree reaches the tree.
+func isExecDefaultCancel(f func() error) bool {
+	if f == nil {
+		return false
+	}
+	fn := runtime.FuncForPC(reflect.ValueOf(f).Pointer())
+	return fn != nil && fn.Name() == execDefaultCancel
+}
