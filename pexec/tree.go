@@ -112,11 +112,13 @@ func (h *Handle) KillTree() error { return h.SignalTree(os.Kill) }
 // goroutine started on the first call, by sending signal 0 to the group
 // through the leader's pidfd (one system call; a /proc scan once the
 // leader has exited, because its zombie stays in the group until Cmd.Wait
-// reaps it) at intervals growing from 1 ms to 100 ms. Without a tree, or for
-// a nil Handle, the channel is nil (never closed).
+// reaps it) at intervals growing from 1 ms to 100 ms. Without a tree the
+// tree is the child alone, and TreeDone is [Handle.Done] (so a select on
+// it ends when the child exits, rather than never); for a nil Handle it is
+// nil (never closed), as Done's.
 func (h *Handle) TreeDone() <-chan struct{} {
 	if h == nil || h.tree == nil {
-		return nil
+		return h.Done()
 	}
 	return h.tree.done(h)
 }

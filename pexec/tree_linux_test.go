@@ -528,7 +528,7 @@ func TestTreeBadInput(t *testing.T) {
 	if err := h.Handle().SignalTree(syscall.SIGTERM); !errors.Is(err, os.ErrInvalid) {
 		t.Errorf("SignalTree without a tree = %v; want os.ErrInvalid", err)
 	}
-	if h.Handle().TreeDone() != nil || h.Handle().Tree() != pexec.TreeNone {
+	if h.Handle().TreeDone() != h.Handle().Done() || h.Handle().Tree() != pexec.TreeNone {
 		t.Error("TreeDone/Tree of a Handle without a tree")
 	}
 	var nilH *pexec.Handle
