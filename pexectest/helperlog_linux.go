@@ -26,7 +26,6 @@ import (
 
 // helperRecord is what a helper reports about itself.
 type helperRecord struct {
-	Start   uint64 // its start time, from /proc/self/stat
 	Helper  string
 	Command string // its command line
 	Test    string
@@ -112,6 +111,13 @@ func logRecord(b, oob []byte) {
 	if json.Unmarshal(b, &r) != nil {
 		return
 	}
+	// The helper is still there, a zombie at worst: it reported just
+	// before running its function, and this is read as soon as it
+	// arrives. (Its own /proc/self/stat would do, but qemu-user fakes it.)
+	st, err := procfs.ReadStat(int(cred.Pid))
+	if err != nil {
+		return
+	}
 	if len(helperLog.m) >= maxHelperRecords {
 		for k := range helperLog.m {
 			if st, err := procfs.ReadStat(k.pid); err != nil || st.Start != k.start {
@@ -119,7 +125,7 @@ func logRecord(b, oob []byte) {
 			}
 		}
 	}
-	helperLog.m[procKey{int(cred.Pid), r.Start}] = r
+	helperLog.m[procKey{int(cred.Pid), st.Start}] = r
 }
 
 // helperLogAddr returns the address of the helper log, "" if there is none.
@@ -148,15 +154,11 @@ func reportHelper(name string) {
 	if addr == "" {
 		return
 	}
-	st, err := procfs.ReadStat(os.Getpid())
-	if err != nil {
-		return
-	}
 	line := strings.Join(os.Args, " ")
 	if len(line) > 8<<10 { // a datagram the log reads whole
 		line = line[:8<<10] + "..."
 	}
-	b, err := json.Marshal(helperRecord{Start: st.Start, Helper: name, Command: line, Test: os.Getenv(testEnv)})
+	b, err := json.Marshal(helperRecord{Helper: name, Command: line, Test: os.Getenv(testEnv)})
 	if err != nil {
 		return
 	}

@@ -1,6 +1,7 @@
 package pexectest
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"runtime"
@@ -47,6 +48,7 @@ func init() { runtime.LockOSThread() }
 var adoption struct {
 	on  atomic.Bool
 	own map[procKey]bool // the main thread's children when Main started
+	err error            // why the test process does not adopt orphans
 }
 
 // adoptOrphans makes the test process a child subreaper, unless o says
@@ -54,7 +56,17 @@ var adoption struct {
 // /proc/<pid>/task/<tid>/children files, Main not on the main thread), and
 // starts reaping the adopted orphans that exit.
 func adoptOrphans(o *options) {
-	if o.noSubreaper || unix.Gettid() != os.Getpid() || !hasChildrenFiles() || !pexec.Supported() {
+	switch {
+	case o.noSubreaper:
+		adoption.err = errors.New("NoSubreaper")
+	case unix.Gettid() != os.Getpid():
+		adoption.err = errors.New("Main does not run on the main thread")
+	case !hasChildrenFiles():
+		adoption.err = errors.New("no /proc/<pid>/task/<tid>/children files (CONFIG_PROC_CHILDREN)")
+	case !pexec.Supported():
+		adoption.err = errors.New("no pidfds")
+	}
+	if adoption.err != nil {
 		return
 	}
 	own := map[procKey]bool{}
@@ -64,6 +76,7 @@ func adoptOrphans(o *options) {
 		}
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		adoption.err = os.NewSyscallError("prctl(PR_SET_CHILD_SUBREAPER)", err)
 		return
 	}
 	adoption.own = own
