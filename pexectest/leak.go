@@ -58,7 +58,9 @@ type Leak struct {
 	State string
 	// Orphaned reports that the process is an orphan the test process
 	// adopted (see above): its parent was a descendant of the test process
-	// and exited without waiting for it.
+	// and exited without waiting for it. (The kernel moves a child of a
+	// thread of the test process that exited, a goroutine that locked its
+	// thread and returned, the same way; it is reported as an orphan too.)
 	Orphaned bool
 	// Test names the test that started the process, or, for an orphan or
 	// a descendant of a helper, the test that started its ancestor, where

@@ -92,7 +92,9 @@ func Start(t testing.TB, cmd *pexec.Cmd, opts ...Option) {
 	what := fmt.Sprintf("%s (pid %d)", describeCmd(cmd), cmd.Process.Pid)
 	got := cmd.Handle().Tree()
 	if o.requireTree && (got == pexec.TreeNone || o.tree != pexec.TreeAuto && got != o.tree) {
-		cmd.Process.Kill()
+		if got == pexec.TreeNone || cmd.Handle().KillTree() != nil {
+			cmd.Handle().Kill()
+		}
 		cmd.Wait()
 		t.Fatalf("pexectest: Start: %s got tree %v, but RequireTree(%v) (does its SysProcAttr put it in another process group?)", what, got, o.tree)
 	}
