@@ -551,15 +551,21 @@ func TestRunTree(t *testing.T) {
 			}
 			for i, p := range pids {
 				pid, _ := strconv.Atoi(p)
-				_, state, start, ok := procStat(pid)
+				_, _, start, ok := procStat(pid)
+				if !ok {
+					continue // gone and reaped
+				}
 				// The last PID is the background process's; an earlier
-				// one, the script's own (which Run killed).
-				if alive := ok && state != "Z"; alive != (tc.alive && i == len(pids)-1) {
-					t.Errorf("pid %d alive after Run: %v, want %v", pid, alive, tc.alive)
+				// one, the script's own (which Run killed). A killed one
+				// is still in the last steps of its exit at most.
+				if tc.alive && i == len(pids)-1 {
+					if gonePID(pid, start) {
+						t.Errorf("pid %d, which Run could not reach, died", pid)
+					}
+				} else {
+					dies(t, "a process Run killed", pid, start, 10*time.Second)
 				}
-				if ok {
-					killPID(pid, start)
-				}
+				killPID(pid, start)
 			}
 		})
 	}

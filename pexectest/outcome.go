@@ -174,9 +174,10 @@ const runWaitDelay = 2 * time.Second
 // cannot reach a process that reused a PID; the Outcome reports TimedOut
 // and what was killed (Killed). If the process ends by itself but leaves
 // processes running in its tree, Run gives them [MaxWait] (one second by
-// default) to exit, then kills them and reports Killed "tree". (With a
-// process group, a descendant that called setsid or setpgid has left the
-// tree and escapes this; see [Start].)
+// default) to exit, then kills them and reports Killed "tree". After
+// killing a tree, Run waits for it to empty (up to 10 seconds) before it
+// returns. (With a process group, a descendant that called setsid or
+// setpgid has left the tree and escapes this; see [Start].)
 //
 // If cmd.WaitDelay is zero, Run sets it to two seconds, so that a process
 // outside the tree that keeps the output pipes open cannot hold Run for
@@ -216,6 +217,10 @@ func Run(ctx context.Context, cmd *pexec.Cmd, opts ...Option) Outcome {
 		}
 	case <-ctx.Done():
 		timedOut, killed = killRun(h)
+	}
+	if killed == KilledTree {
+		// Gone before Run returns, as far as the kernel can tell.
+		settleTree(context.Background(), h, killWait)
 	}
 	err := cmd.Wait()
 	out := outcomeOf(cmd, err)
