@@ -597,3 +597,44 @@ func TestOutcomeSignal(t *testing.T) {
 		})
 	}
 }
+
+// Item 2, the settings: a helper gets SIGKILL as its parent-death signal;
+// DieWithTestBinary gives it to another command; a signal the caller set
+// is kept, and the caller's SysProcAttr, which may be shared, is not
+// modified.
+func TestDeathSignal(t *testing.T) {
+	if got := pexectest.Command("sleep").SysProcAttr; got == nil || got.Pdeathsig != syscall.SIGKILL {
+		t.Errorf("Command's SysProcAttr = %+v, want Pdeathsig SIGKILL", got)
+	}
+	shared := &syscall.SysProcAttr{Setpgid: true}
+	tests := []struct {
+		name string
+		attr *syscall.SysProcAttr
+		opts []pexectest.Option
+		want syscall.Signal
+	}{
+		{"not asked", nil, nil, 0},
+		{"asked", nil, []pexectest.Option{pexectest.DieWithTestBinary()}, syscall.SIGKILL},
+		{"asked, SysProcAttr kept", shared, []pexectest.Option{pexectest.DieWithTestBinary()}, syscall.SIGKILL},
+		{"the caller's signal", &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}, []pexectest.Option{pexectest.DieWithTestBinary()}, syscall.SIGTERM},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pexec.Command("true")
+			c.SysProcAttr = tc.attr
+			if o := pexectest.Run(testContext(t), c, tc.opts...); o != (pexectest.Outcome{}) {
+				t.Fatalf("true: %v", o)
+			}
+			var got syscall.Signal
+			if c.SysProcAttr != nil {
+				got = c.SysProcAttr.Pdeathsig
+			}
+			if got != tc.want {
+				t.Errorf("Pdeathsig = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if shared.Pdeathsig != 0 || !shared.Setpgid {
+		t.Errorf("the caller's SysProcAttr was modified: %+v", shared)
+	}
+}
