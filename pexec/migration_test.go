@@ -960,8 +960,8 @@ func TestMigrationTableDriven(t *testing.T) {
 	}{
 		{"output", pexectest.Command("mig-args", "a", "b"), 0, pexectest.Outcome{Stdout: "a b"}},
 		{"exit code", pexectest.Command("exit", "3"), 0, pexectest.Outcome{Exit: 3}},
-		{"killed", pexectest.Command("kill-self", "9"), 0, pexectest.Outcome{Signal: "SIGKILL"}},
-		{"hangs", pexectest.Command("sleep"), 100 * time.Millisecond, pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}},
+		{"killed", pexectest.Command("kill-self", "9"), 0, pexectest.Outcome{Exit: -1, Signal: "SIGKILL"}},
+		{"hangs", pexectest.Command("sleep"), 100 * time.Millisecond, pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true, Killed: "tree"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

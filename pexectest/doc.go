@@ -5,8 +5,9 @@
 //     helper, the pattern of the standard library's own os/exec tests
 //     ([Register], [Command], [Main]);
 //   - leak checks that fail a test, or the run, that leaves a child process
-//     running or unreaped, name each one, and clean up ([VerifyNone],
-//     [Main]);
+//     running or unreaped, or an orphan (the test process adopts them as a
+//     child subreaper), name each one and the test that started it, and
+//     clean up ([VerifyNone], [Main]);
 //   - processes bound to a test, stopped with their whole process tree and
 //     reaped by its clean-up, which reports what a process that ended left
 //     running ([Start]);
@@ -24,8 +25,12 @@
 // machine, run with the test binary's race detector and coverage, and can
 // do anything a Go program can: ignore SIGTERM, print their PID, start
 // grandchildren, exit with a given code. A name that is not registered
+// (or registered only inside a test, too late for the re-executed binary)
 // makes the Cmd's Start fail with an error naming it and the registered
-// ones ([ErrUnknownHelper]); Command never panics.
+// ones and saying where to register it ([ErrUnknownHelper]); Command never
+// panics. Helpers die with the test binary (SysProcAttr.Pdeathsig), so a
+// test binary that crashes, is killed, or panics at -test.timeout leaves
+// none running.
 //
 // # Leak checks
 //
@@ -37,8 +42,12 @@
 // [IgnoreCurrent] exempt known long-lived processes; [ReportOnly] reports
 // without failing. A report names each leak (PID, state, command line,
 // helper, the test that started it when [Start] did, its descendants); the
-// check then kills and reaps them, race-free where pidfds work. An orphaned
-// grandchild, which the test process cannot see as a child, is found
+// check then kills and reaps them, race-free where pidfds work. [Main]
+// makes the test process a child subreaper, so that an orphan (what a
+// helper or a program double-forked, whose parent exited) becomes its child
+// instead of init's: the checks report a running orphan, naming the test
+// that started its ancestor where it is known, and kill it; an orphan that
+// has exited is reaped at once. An orphaned grandchild is also found
 // through the tree of the process that [Start] started (see below).
 //
 // # Processes bound to a test
@@ -55,15 +64,24 @@
 // reaches the whole tree, and descendants that a process which ended left
 // behind (a double-forked daemon, a shell's background job) fail the test
 // as leaks, named one by one, and are killed with
-// [pexec.Handle.KillTree].
+// [pexec.Handle.KillTree]. Start logs which tree the process got: a
+// process group where the test may not create a cgroup (it is not root),
+// from which a descendant escapes with setsid; [RequireTree] skips a test
+// that needs a cgroup there. Failures that Start and its clean-up report
+// point at the test's line that called Start, and name the helper.
 //
 // # Outcomes for tables
 //
 // [Outcome] describes how a run ended (exit code or signal, core dump,
-// captured output, a timeout, an error) in a comparable struct whose zero
-// value is a silent success, so that tables hold the outcome they want and
-// compare it with == or cmp.Diff. [Run] produces it under a context
-// deadline.
+// captured output, a timeout, what was killed, an error) in a comparable
+// struct whose zero value is a silent success, so that tables hold the
+// outcome they want and compare it with == or cmp.Diff. [Run] produces it
+// under a context deadline; like Start it gives the command a tree, and
+// its timeout kills the whole tree. Exit is -1 for a process a signal
+// ended, as [os.ProcessState.ExitCode] is, and Signal is the signal's name
+// ("SIGKILL"), not the description that os/exec prints ("signal:
+// killed"). Code that builds its own *exec.Cmd is run through
+// [pexec.Wrap]: Run(ctx, pexec.Wrap(exec.Command(...))).
 //
 // # Fault injection
 //
@@ -126,7 +144,7 @@
 //		}{
 //			{"greets", pexectest.Command("greet", "gopher"), pexectest.Outcome{Stdout: "hello, gopher\n"}},
 //			{"fails", pexectest.Command("fail"), pexectest.Outcome{Exit: 3, Stderr: "boom\n"}},
-//			{"hangs", pexectest.Command("hang"), pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}},
+//			{"hangs", pexectest.Command("hang"), pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true, Killed: "tree"}},
 //		}
 //		for _, tc := range tests {
 //			t.Run(tc.name, func(t *testing.T) {
@@ -151,15 +169,17 @@
 //	            + 	Exit:     3,
 //	              	Signal:   "",
 //	              	CoreDump: false,
-//	              	... // 4 identical fields
+//	              	... // 5 identical fields
 //	              }
 //
 // # Systems
 //
 // Helpers, [Start], [Run] and [Outcome] work wherever pexec does. The leak
 // checks need Linux's /proc (elsewhere [VerifyNone] logs that it checked
-// nothing and [Find] returns an error wrapping [errors.ErrUnsupported]); the
-// fault injections need Linux (elsewhere they skip the test, and
-// [EnterJail], [SetNextPID] and [StartWithPID] return errors wrapping
-// errors.ErrUnsupported).
+// nothing and [Find] returns an error wrapping [errors.ErrUnsupported]);
+// orphans are adopted and helpers die with the test binary only on Linux
+// (adoption also needs pidfds, to tell orphans from the test's own
+// children); the fault injections need Linux (elsewhere they skip the
+// test, and [EnterJail], [SetNextPID] and [StartWithPID] return errors
+// wrapping errors.ErrUnsupported).
 package pexectest

@@ -20,7 +20,7 @@ func Example() {
 	}{
 		{"greets", pexectest.Command("greet", "gopher"), time.Minute, pexectest.Outcome{Stdout: "hello, gopher\n"}},
 		{"fails", pexectest.Command("exit", "3", "", "boom"), time.Minute, pexectest.Outcome{Exit: 3, Stderr: "boom"}},
-		{"hangs", pexectest.Command("sleep"), 100 * time.Millisecond, pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}},
+		{"hangs", pexectest.Command("sleep"), 100 * time.Millisecond, pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true, Killed: pexectest.KilledTree}},
 		{"wrong want", pexectest.Command("exit", "2"), time.Minute, pexectest.Outcome{Exit: 1}},
 	}
 	for _, tc := range tests {
@@ -36,7 +36,7 @@ func Example() {
 	// Output:
 	// greets: exit 0; stdout "hello, gopher\n"
 	// fails: exit 3; stderr "boom"
-	// hangs: signal SIGKILL (timed out)
+	// hangs: signal SIGKILL (timed out, tree killed)
 	// wrong want: got exit 2, want exit 1
 }
 
@@ -57,6 +57,6 @@ func ExampleRun() {
 	fmt.Println(pexectest.Run(ctx, pexectest.Command("sleep")))
 	fmt.Println(pexectest.Run(context.Background(), pexec.Command("/nonexistent/program")))
 	// Output:
-	// signal SIGKILL (timed out)
+	// signal SIGKILL (timed out, tree killed)
 	// error: fork/exec /nonexistent/program: no such file or directory
 }

@@ -71,10 +71,34 @@ func (f *fakeTB) errors() string {
 	return strings.Join(f.errs, "\n")
 }
 
+// logged returns what was logged, but for Start's note of the tree a
+// process got (see startNotes).
 func (f *fakeTB) logged() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return strings.Join(f.logs, "\n")
+	var out []string
+	for _, l := range f.logs {
+		if !strings.HasPrefix(l, startNote) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// startNote starts the line Start logs about the tree a process got.
+const startNote = "pexectest: Start: "
+
+// startNotes returns what Start logged about the trees the processes got.
+func (f *fakeTB) startNotes() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, l := range f.logs {
+		if strings.HasPrefix(l, startNote) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // inGoroutine runs fn(f) in a goroutine of its own, as testing runs a test,

@@ -48,8 +48,8 @@ func TestCommandUnknownHelper(t *testing.T) {
 		t.Errorf("a process was started: pid %d", c.Process.Pid)
 	}
 	got := pexectest.Run(testContext(t), pexectest.Command("no-such-helper"))
-	if got != (pexectest.Outcome{Err: err.Error()}) {
-		t.Errorf("Run: %+v, want only Err %q", got, err)
+	if got != (pexectest.Outcome{Exit: -1, Err: err.Error()}) {
+		t.Errorf("Run: %+v, want only Exit -1 and Err %q", got, err)
 	}
 }
 

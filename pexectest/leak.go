@@ -16,10 +16,17 @@ import (
 // parent waits for it, is a leak too, reported with how it ended, and
 // reaped by the clean-up. A child that goes away by itself within
 // [MaxWait] is not a leak, nor one ignored by an option, nor one that
-// [Start] has bound to a test whose clean-up has not run yet. Grandchildren
-// that were orphaned (their parent, the test's child, exited) belong to
-// another reaper and are not seen as children; those below a leaked child
-// are reported with it, as its Descendants, and killed with it.
+// [Start] has bound to a test whose clean-up has not run yet. Those below a
+// leaked child are reported with it, as its Descendants, and killed with
+// it.
+//
+// Under [Main], the test process is a child subreaper: a descendant whose
+// parent exits (a daemon a helper double-forked, a shell's background job,
+// a process that escaped its process-group tree with setsid) becomes its
+// child, an orphan, instead of init's. A running orphan is a leak
+// (Orphaned is set); one that has exited is reaped at once, as init would,
+// and is not. Without Main (or with [NoSubreaper]) orphans are out of
+// sight, except those in a tree of a process that Start started.
 //
 // A process that [Start] started with a tree (see [Tree]) answers for its
 // descendants, orphans included: when it has ended and its tree still
@@ -37,19 +44,28 @@ type Leak struct {
 	// qemu-user, without what the kernel put in front of it: the
 	// interpreter and the program's path).
 	// Once a process has exited its command line is gone: Command then is
-	// the one recorded by [Start], if it started the process, or the
-	// kernel's name of the program in brackets ("[sleep]").
+	// the one recorded when it started (by [Start], or, for a helper, by
+	// the helper itself, as it started, for the test process), if known,
+	// or else the kernel's name of the program in brackets ("[sleep]").
 	Command string
 	// Helper is the name of the helper the process runs, if [Command]
-	// started it (read from its environment while it runs).
+	// started it.
 	Helper string
 	// State is "running", "stopped", or, for a zombie, "exited (exit
 	// status 3), not reaped" or "exited (signal SIGKILL), not reaped"; for
 	// a process whose tree outlived it, "exited (exit status 0); its tree
 	// (group) is not empty".
 	State string
-	// Test names the test that started the process through [Start], when
-	// known.
+	// Orphaned reports that the process is an orphan the test process
+	// adopted (see above): its parent was a descendant of the test process
+	// and exited without waiting for it. (The kernel moves a child of a
+	// thread of the test process that exited, a goroutine that locked its
+	// thread and returned, the same way; it is reported as an orphan too.)
+	Orphaned bool
+	// Test names the test that started the process, or, for an orphan or
+	// a descendant of a helper, the test that started its ancestor, where
+	// known: the test that [Start] or [Run] bound it to, or, for a helper,
+	// the top-level test function that called [Command] (see Command).
 	Test string
 	// Descendants are the processes the leaked process started that were
 	// still its children (and theirs, recursively); for a process that
@@ -60,9 +76,14 @@ type Leak struct {
 // String describes the leak in one line, without its descendants:
 //
 //	pid 4242, running: helper "sleep": /tmp/x.test -test.run=^$ -- 1h; started by TestServe
+//	pid 4243, running (orphaned): sleep 60; started by TestDaemon
 func (l Leak) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "pid %d, %s: ", l.PID, l.State)
+	fmt.Fprintf(&b, "pid %d, %s", l.PID, l.State)
+	if l.Orphaned {
+		b.WriteString(" (orphaned)")
+	}
+	b.WriteString(": ")
 	if l.Helper != "" {
 		fmt.Fprintf(&b, "helper %q: ", l.Helper)
 	}
@@ -107,15 +128,19 @@ func leakReport(leaks []leaked, when string) string {
 			tree([]Leak{l.Leak}, "    ")
 		}
 	}
-	var children, trees []leaked
+	var children, orphans, trees []leaked
 	for _, l := range leaks {
-		if l.tree != nil {
+		switch {
+		case l.tree != nil:
 			trees = append(trees, l)
-		} else {
+		case l.Orphaned:
+			orphans = append(orphans, l)
+		default:
 			children = append(children, l)
 		}
 	}
 	list(children, "child process leaked", "child processes leaked", "killed and reaped now")
+	list(orphans, "orphaned process leaked", "orphaned processes leaked", "their parents exited without waiting for them, and the test process adopted them; killed and reaped now")
 	list(trees, "process tree left behind by a process that ended", "process trees left behind by processes that ended", "killed now")
 	return b.String()
 }
@@ -141,7 +166,10 @@ func leakReport(leaks []leaked, when string) string {
 // calling test: with parallel tests, whose children are running, either
 // check in [Main] only, or start children with [Start], whose children are
 // not leaks until their test's clean-up has run. A leaked child's Cmd.Wait
-// returns an error afterwards (its child was reaped by the check).
+// returns an error afterwards (its child was reaped by the check). Under
+// [Main], which makes the test process adopt orphans, VerifyNone sees the
+// orphans too: what a helper double-forked, or what left a process-group
+// tree (see [Leak]).
 //
 // VerifyNone needs Linux's /proc; elsewhere it logs that it checked nothing.
 func VerifyNone(t testing.TB, opts ...Option) {
@@ -238,13 +266,15 @@ var bound = struct {
 type boundChild struct {
 	test    string
 	command string
-	pending bool // the test's clean-up has not run yet
+	helper  string
+	tree    *tree // its tree, if it has one
+	pending bool  // the test's clean-up has not run yet
 }
 
-func bind(k procKey, test, command string) {
+func bind(k procKey, b boundChild) {
 	bound.Lock()
 	defer bound.Unlock()
-	bound.m[k] = boundChild{test: test, command: command, pending: true}
+	bound.m[k] = b
 }
 
 func unbind(k procKey) {
@@ -258,4 +288,15 @@ func boundTo(k procKey) (boundChild, bool) {
 	defer bound.Unlock()
 	b, ok := bound.m[k]
 	return b, ok
+}
+
+// boundChildren returns the children bound now.
+func boundChildren() []boundChild {
+	bound.Lock()
+	defer bound.Unlock()
+	out := make([]boundChild, 0, len(bound.m))
+	for _, b := range bound.m {
+		out = append(out, b)
+	}
+	return out
 }

@@ -169,19 +169,32 @@ var binfmtInterpreters = sync.OnceValue(func() map[string]bool {
 	return out
 })
 
-// helperOf returns the helper process pid runs, from its environment.
-func helperOf(pid int) string {
+// helperOf returns the helper process pid runs and the test that started
+// it or its ancestor, from its environment.
+func helperOf(pid int) (helper, test string) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
 	if err != nil {
-		return ""
+		return "", ""
 	}
 	for kv := range strings.SplitSeq(string(b), "\x00") {
 		if v, ok := strings.CutPrefix(kv, HelperEnv+"="); ok {
-			return v
+			helper = v
+		} else if v, ok := strings.CutPrefix(kv, testEnv+"="); ok {
+			test = v // the last one counts, as in exec
 		}
 	}
-	return ""
+	return helper, test
 }
+
+// testBinaryComm returns the kernel's name of the test binary's program,
+// which helpers run too.
+var testBinaryComm = sync.OnceValue(func() string {
+	path, err := os.Executable()
+	if err != nil {
+		path = os.Args[0]
+	}
+	return commOf(path)
+})
 
 // execSettle bounds the wait for the command line of a process caught in
 // execve.
@@ -208,16 +221,24 @@ func describe(pid int, st procfs.Stat) Leak {
 		l.Command, argv0 = cmdline(pid, st.Comm)
 	}
 	if argv0 != "" {
-		l.Helper = helperOf(pid)
+		l.Helper, l.Test = helperOf(pid)
+		if st.Comm != testBinaryComm() {
+			l.Helper = "" // a program a helper started: it inherits the variable
+		}
 	}
 	if l.Command == "" {
-		l.Command = "[" + st.Comm + "]"
+		// Gone with the process: what it recorded as it started.
+		if r, ok := helperRecordOf(procKey{pid, st.Start}); ok {
+			l.Command, l.Helper, l.Test = r.Command, r.Helper, r.Test
+		} else {
+			l.Command = "[" + st.Comm + "]"
+		}
 	}
 	return l
 }
 
 // scanChildren lists the children of the test process that the options do
-// not exempt.
+// not exempt. It reaps the adopted orphans that have exited.
 func scanChildren(o *options) ([]leaked, error) {
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		return nil, errNoProc
@@ -227,6 +248,7 @@ func scanChildren(o *options) ([]leaked, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listing the children of pid %d: %w", self, err)
 	}
+	orphans := findOrphans()
 	var out []leaked
 	for _, pid := range pids {
 		st, err := procfs.ReadStat(pid)
@@ -238,13 +260,25 @@ func scanChildren(o *options) ([]leaked, error) {
 		if o.ignorePIDs[pid] || o.ignoreProcs[k] || b.pending {
 			continue
 		}
+		orphan := orphans.has(k)
+		if st.Exited() && orphans.reapable(k) {
+			reapOrphan(k)
+			continue
+		}
+		if !st.Exited() && inKnownTree(pid, st) {
+			continue // an orphan: its tree's clean-up, or report, answers for it
+		}
 		l := describe(pid, st)
+		l.Orphaned = orphan
 		_, argv0 := cmdline(pid, st.Comm)
 		if o.ignoredCommand(argv0, st.Comm, l.Helper) {
 			continue
 		}
 		if isBound {
 			l.Test = b.test
+			if l.Helper == "" {
+				l.Helper = b.helper
+			}
 			if strings.HasPrefix(l.Command, "[") {
 				l.Command = b.command
 			}

@@ -97,9 +97,9 @@ func TestVerifyNoneLeaks(t *testing.T) {
 		want  string // %d is the PID
 	}{
 		{"running", func(t *testing.T) *pexec.Cmd { return leak(t, "sleep") },
-			`pid %d, running: helper "sleep": ` + path + ` -test.run=^$ --` + "\n"},
+			`pid %d, running: helper "sleep": ` + path + ` -test.run=^$ --; started by TestVerifyNoneLeaks` + "\n"},
 		{"with arguments", func(t *testing.T) *pexec.Cmd { return leak(t, "sleep", "1h", "x y") },
-			`pid %d, running: helper "sleep": ` + path + ` -test.run=^$ -- 1h x y` + "\n"},
+			`pid %d, running: helper "sleep": ` + path + ` -test.run=^$ -- 1h x y; started by TestVerifyNoneLeaks` + "\n"},
 		{"stopped", func(t *testing.T) *pexec.Cmd {
 			c := leak(t, "sleep")
 			if err := c.Handle().Signal(syscall.SIGSTOP); err != nil {
@@ -114,12 +114,21 @@ func TestVerifyNoneLeaks(t *testing.T) {
 			c := leak(t, "exit", "3")
 			exited(t, c)
 			return c
-		}, `pid %d, exited (exit status 3), not reaped: [` + comm + "]\n"},
+		}, `pid %d, exited (exit status 3), not reaped: helper "exit": ` + path + ` -test.run=^$ -- 3; started by TestVerifyNoneLeaks` + "\n"},
 		{"zombie killed", func(t *testing.T) *pexec.Cmd {
 			c := leak(t, "kill-self", "9")
 			exited(t, c)
 			return c
-		}, `pid %d, exited (signal SIGKILL), not reaped: [` + comm + "]\n"},
+		}, `pid %d, exited (signal SIGKILL), not reaped: helper "kill-self": ` + path + ` -test.run=^$ -- 9; started by TestVerifyNoneLeaks` + "\n"},
+		{"zombie, not a helper", func(t *testing.T) *pexec.Cmd {
+			c := pexec.Command(path, "-test.run=^$")
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Wait() })
+			exited(t, c)
+			return c
+		}, `pid %d, exited (exit status 0), not reaped: [` + comm + "]\n"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -292,7 +301,7 @@ func TestVerifyNoneDescendants(t *testing.T) {
 	tb := &fakeTB{TB: t}
 	pexectest.VerifyNone(tb, pexectest.MaxWait(0))
 	got := tb.errors()
-	want := fmt.Sprintf("\n    pid %d, running: helper \"grandchild\": %s -test.run=^$ --\n        pid %d, running: helper \"sleep\": %s -test.run=^$ --\n", c.Process.Pid, path, gpid, path)
+	want := fmt.Sprintf("\n    pid %d, running: helper \"grandchild\": %s -test.run=^$ --; started by TestVerifyNoneDescendants\n        pid %d, running: helper \"sleep\": %s -test.run=^$ --; started by TestVerifyNoneDescendants\n", c.Process.Pid, path, gpid, path)
 	if !strings.Contains(got, want) {
 		t.Errorf("VerifyNone reported:\n%s\nwant it to contain:\n%s", got, want)
 	}
@@ -314,7 +323,7 @@ func TestFind(t *testing.T) {
 		t.Fatal(err)
 	}
 	path, _ := exe(t)
-	want := []pexectest.Leak{{PID: c.Process.Pid, Command: path + " -test.run=^$ -- 1h", Helper: "sleep", State: "running"}}
+	want := []pexectest.Leak{{PID: c.Process.Pid, Command: path + " -test.run=^$ -- 1h", Helper: "sleep", State: "running", Test: "TestFind"}}
 	if diff := cmp.Diff(want, leaks); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
@@ -400,11 +409,11 @@ func TestFixtures(t *testing.T) {
 		{"leak-verifynone", "TestFixtureLeakVerifyNone", 1, []string{
 			`--- FAIL: TestFixtureLeakVerifyNone`,
 			`pexectest: 1 child process leaked \(found at the end of TestFixtureLeakVerifyNone\); killed and reaped now:`,
-			`pid %d, running: helper "sleep": \S+ -test\.run=\^\$ --`,
+			`pid %d, running: helper "sleep": \S+ -test\.run=\^\$ --; started by TestFixtureLeakVerifyNone\n`,
 		}, nil},
 		{"leak-main", "TestFixtureLeakMain", 1, []string{`--- PASS: TestFixtureLeakMain`}, []string{
 			`pexectest: 1 child process leaked \(found after the tests\); killed and reaped now:`,
-			`pid %d, running: helper "sleep": \S+ -test\.run=\^\$ --`,
+			`pid %d, running: helper "sleep": \S+ -test\.run=\^\$ --; started by TestFixtureLeakMain\n`,
 		}},
 		{"clean", "TestFixtureClean", 0, []string{`--- PASS: TestFixtureClean`}, nil},
 		{"wrong-want", "TestFixtureWrongWant", 1, []string{

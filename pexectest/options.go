@@ -8,7 +8,7 @@ import (
 	"github.com/pexec-dev/pexec/pexec"
 )
 
-// An Option changes what [VerifyNone], [Find], [Main] or [Start] do. Each
+// An Option changes what [VerifyNone], [Find], [Main], [Start] or [Run] do. Each
 // option's documentation says which of them it applies to; the others
 // ignore it.
 type Option interface {
@@ -34,6 +34,9 @@ type options struct {
 	afterRun    func(code int) int
 	reportOnly  bool
 	tree        pexec.TreeMode
+	requireTree bool // tree is required: RequireTree
+	deathSignal bool // DieWithTestBinary
+	noSubreaper bool
 }
 
 // procKey identifies a process for good: a PID and the process's start time
@@ -105,8 +108,9 @@ func IgnoreCurrent() Option {
 // a leak. The checks look again and again, with back-off, until none is
 // left or d has passed. For [Start], it is how long the clean-up gives the
 // tree of a process that has ended to empty before it reports the members
-// left as leaked (see [Tree]). The default is one second; it is spent only
-// when something is left.
+// left as leaked (see [Tree]); for [Run], how long it gives them before it
+// kills them. The default is one second; it is spent only when something
+// is left.
 func MaxWait(d time.Duration) Option {
 	return optionFunc(func(o *options) { o.maxWait = max(d, 0) })
 }
@@ -128,24 +132,63 @@ func ReportOnly() Option {
 	return optionFunc(func(o *options) { o.reportOnly = true })
 }
 
-// Tree sets the containment ([pexec.TreeMode]) that [Start] gives a command
-// whose Cmd.Tree is [pexec.TreeNone], the zero value; a Tree the caller set
-// is kept. The default is [pexec.TreeAuto]: the process and every process
-// it starts are held together, in a cgroup of their own where the test may
-// create one (root, or a delegated cgroup) and in a process group of their
-// own otherwise, so that Start's clean-up stops the whole tree and reports
-// what a process that ended left running (see Start).
+// Tree sets the containment ([pexec.TreeMode]) that [Start] and [Run] give
+// a command whose Cmd.Tree is [pexec.TreeNone], the zero value; a Tree the
+// caller set is kept. The default is [pexec.TreeAuto]: the process and every
+// process it starts are held together, in a cgroup of their own where the
+// test may create one (root, or a delegated cgroup) and in a process group
+// of their own otherwise, so that Start's clean-up stops the whole tree and
+// reports what a process that ended left running (see Start), and Run's
+// timeout kills the whole tree. Start logs which tree it got, and why
+// (a process group, from which a descendant can escape with setsid, where
+// no cgroup can be made); [RequireTree] skips the test instead where the
+// tree it needs is not available.
 //
 // Tree(pexec.TreeNone) keeps os/exec's behaviour: the clean-up stops the
 // process alone, and its descendants are on their own. Use it for a
 // process that must stay in the test's process group: in the process
 // group fallback the process leads a group of its own, so a Ctrl-C typed
-// at the terminal reaches the test binary but not the tree, which then
-// outlives a test binary that dies without running its clean-ups (as any
-// process does when the binary dies of a -timeout panic). To insist on a
+// at the terminal reaches the test binary but not the tree. To insist on a
 // mode (a cgroup, failing where there is none), set Cmd.Tree instead.
 func Tree(mode pexec.TreeMode) Option {
-	return optionFunc(func(o *options) { o.tree = mode })
+	return optionFunc(func(o *options) { o.tree, o.requireTree = mode, false })
+}
+
+// RequireTree is [Tree] for a test that is meaningful only with mode (a
+// test of code that relies on every descendant being contained, which a
+// process group cannot promise): [Start] skips the test, with
+// [testing.TB.Skipf] and the reason [pexec.TreeSupport] gives, where mode
+// is not available, instead of running it with a weaker tree or none.
+// [pexec.TreeAuto] requires a tree of either kind (there is none elsewhere
+// than Linux). A Cmd.Tree that the caller set to another mode than mode
+// fails the test. [Run], which has no test to skip, takes RequireTree as
+// Tree.
+func RequireTree(mode pexec.TreeMode) Option {
+	return optionFunc(func(o *options) { o.tree, o.requireTree = mode, true })
+}
+
+// DieWithTestBinary makes [Start] and [Run] ask the kernel to kill the
+// process with SIGKILL when the test binary dies (SysProcAttr.Pdeathsig,
+// on Linux), so that it does not outlive a test binary that crashes, is
+// killed, or panics at -test.timeout, whose clean-ups never run. Helpers
+// made by [Command] in the test binary have it already (see Command);
+// this option is for other commands. A Pdeathsig that the caller set is
+// kept. Elsewhere than Linux it does nothing.
+//
+// pexec starts a child with Pdeathsig from a thread that never exits, so
+// that the signal follows the test binary's life, not a thread's; the
+// signal reaches the process, not its descendants (with a cgroup tree,
+// they are still in the cgroup, which nothing kills once the test binary
+// is gone).
+func DieWithTestBinary() Option {
+	return optionFunc(func(o *options) { o.deathSignal = true })
+}
+
+// NoSubreaper makes [Main] leave the test process an ordinary parent
+// instead of a child subreaper (see Main): orphaned descendants then go to
+// init, or to another subreaper, and the leak checks do not see them.
+func NoSubreaper() Option {
+	return optionFunc(func(o *options) { o.noSubreaper = true })
 }
 
 // AfterRun makes [Main] call f with the exit code of the run (after its

@@ -24,11 +24,11 @@ func TestRun(t *testing.T) {
 		{"exit code and output", func() *pexec.Cmd { return pexectest.Command("exit", "3", "out", "err") }, 0,
 			pexectest.Outcome{Exit: 3, Stdout: "out", Stderr: "err"}},
 		{"killed by a signal", func() *pexec.Cmd { return pexectest.Command("kill-self", strconv.Itoa(int(syscall.SIGKILL))) }, 0,
-			pexectest.Outcome{Signal: "SIGKILL"}},
+			pexectest.Outcome{Exit: -1, Signal: "SIGKILL"}},
 		{"timed out", func() *pexec.Cmd { return pexectest.Command("sleep") }, 50 * time.Millisecond,
-			pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}},
+			pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true, Killed: pexectest.KilledTree}},
 		{"no such program", func() *pexec.Cmd { return pexec.Command("/nonexistent/prog") }, 0,
-			pexectest.Outcome{Err: "fork/exec /nonexistent/prog: no such file or directory"}},
+			pexectest.Outcome{Exit: -1, Err: "fork/exec /nonexistent/prog: no such file or directory"}},
 		{"output already taken", func() *pexec.Cmd {
 			c := pexectest.Command("exit", "0", "out", "err")
 			c.Stdout = new(discard)
@@ -61,9 +61,11 @@ func TestOutcomeString(t *testing.T) {
 	}{
 		{pexectest.Outcome{}, "exit 0"},
 		{pexectest.Outcome{Exit: 3, Stderr: "boom\n"}, `exit 3; stderr "boom\n"`},
-		{pexectest.Outcome{Signal: "SIGKILL", TimedOut: true}, "signal SIGKILL (timed out)"},
-		{pexectest.Outcome{Signal: "SIGABRT", CoreDump: true, Stdout: "x"}, `signal SIGABRT (core dumped); stdout "x"`},
-		{pexectest.Outcome{Err: "fork/exec x: no such file"}, "error: fork/exec x: no such file"},
+		{pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true}, "signal SIGKILL (timed out)"},
+		{pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true, Killed: "tree"}, "signal SIGKILL (timed out, tree killed)"},
+		{pexectest.Outcome{Killed: "tree"}, "exit 0 (tree killed)"},
+		{pexectest.Outcome{Exit: -1, Signal: "SIGABRT", CoreDump: true, Stdout: "x"}, `signal SIGABRT (core dumped); stdout "x"`},
+		{pexectest.Outcome{Exit: -1, Err: "fork/exec x: no such file"}, "error: fork/exec x: no such file"},
 		{pexectest.Outcome{Exit: 1, Err: "exec: WaitDelay expired before I/O complete"}, "exit 1; error: exec: WaitDelay expired before I/O complete"},
 	} {
 		if got := tc.o.String(); got != tc.want {

@@ -30,7 +30,7 @@ func skipTree(t *testing.T, mode pexec.TreeMode) {
 		if os.Geteuid() == 0 && !errors.Is(err, errors.ErrUnsupported) {
 			t.Fatalf("%v unusable as root: %v", mode, err)
 		}
-		t.Skipf("%v: %v", mode, err)
+		t.Skipf("no %v tree here: %v", mode, err)
 	}
 }
 
@@ -138,7 +138,7 @@ func TestStartTreeLeftBehind(t *testing.T) {
 				}
 				want := fmt.Sprintf("pexectest: 1 process tree left behind by a process that ended (found at the clean-up of TestFake); killed now:\n"+
 					"    pid %d, exited (exit status 0); its tree (%v) is not empty: helper \"orphan\": %s -test.run=^$ --; started by TestFake\n"+
-					"        pid %d, running: helper \"sleep\": %s -test.run=^$ --\n", c.Process.Pid, mode, path, g.Pid(), path)
+					"        pid %d, running: helper \"sleep\": %s -test.run=^$ --; started by TestFake\n", c.Process.Pid, mode, path, g.Pid(), path)
 				if report != want {
 					t.Errorf("reported:\n%s\nwant:\n%s", report, want)
 				}
@@ -266,6 +266,40 @@ func TestVerifyNoneTree(t *testing.T) {
 			pexectest.VerifyNone(tb, pexectest.MaxWait(0))
 			if got := tb.errors(); got != "" {
 				t.Errorf("VerifyNone after the kill: %s", got)
+			}
+		})
+	}
+}
+
+// Start logs which tree the process got and, for a process group, why
+// there is no cgroup and what escapes a group.
+func TestStartTreeNote(t *testing.T) {
+	if !pexec.Supported() {
+		t.Skip("trees need pidfds")
+	}
+	cgroupErr := pexec.TreeSupport(pexec.TreeCgroup)
+	auto := `runs in a cgroup tree: it holds every descendant`
+	if cgroupErr != nil {
+		auto = fmt.Sprintf(`runs in a process-group tree, not a cgroup tree (%v): a descendant that calls setsid or setpgid escapes it; RequireTree(pexec.TreeCgroup) would skip the test instead`, cgroupErr)
+	}
+	tests := []struct {
+		name string
+		opts []pexectest.Option
+		want string // after the helper's name and PID
+	}{
+		{"default", nil, auto},
+		{"group", []pexectest.Option{pexectest.Tree(pexec.TreeGroup)}, "runs in a process-group tree, as asked: a descendant that calls setsid or setpgid escapes it"},
+		{"none", []pexectest.Option{pexectest.Tree(pexec.TreeNone)}, "runs without a tree, as asked: its descendants are on their own"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tb := &fakeTB{TB: t}
+			c := pexectest.Command("sleep", "1h")
+			pexectest.Start(tb, c, tc.opts...)
+			defer tb.runCleanups()
+			want := fmt.Sprintf(`pexectest: Start: helper "sleep" ["1h"] (pid %d) %s`, c.Process.Pid, tc.want)
+			if got := tb.startNotes(); got != want {
+				t.Errorf("logged:\n%s\nwant:\n%s", got, want)
 			}
 		})
 	}
