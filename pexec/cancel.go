@@ -71,17 +71,26 @@ func (c *Cmd) defaultCancel() error {
 }
 
 // finish waits, for Cmd.Wait, until what the cancellation started has
-// ended: the ladder (everything exited, or SIGKILL sent) and WaitDelay's
-// kill of the tree, once due; one not yet due is called off.
-func (s *cmdStop) finish() {
+// ended: the ladder (everything exited, or SIGKILL sent); and, as WaitDelay
+// bounds the wait for a command that fails to exit once cancelled, the
+// tree's exit or WaitDelay's kill of the tree, whichever comes first.
+func (s *cmdStop) finish(gone <-chan struct{}) {
 	if s == nil {
 		return
 	}
 	if s.ladder != nil {
 		<-s.ladder.ended
 	}
-	if s.late != nil && !s.late.Stop() {
-		<-s.lateDone
+	if s.late == nil {
+		return
+	}
+	select {
+	case <-gone:
+		if s.late.Stop() {
+			return
+		}
+		<-s.lateDone // firing already
+	case <-s.lateDone:
 	}
 }
 

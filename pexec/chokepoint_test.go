@@ -94,4 +94,3 @@ func killCall(info *types.Info, sel *ast.SelectorExpr) string {
 	}
 	return ""
 }
-

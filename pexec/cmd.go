@@ -343,7 +343,7 @@ func (c *Cmd) Wait() error {
 		r.err = err
 	}
 	h.afterReap(r)
-	c.stop.finish()
+	c.stop.finish(h.gone())
 	if h.tree != nil {
 		h.tree.reaped(h)
 	}
