@@ -501,6 +501,11 @@ func TestFromFileNonblockAcrossProcesses(t *testing.T) {
 	if got, want := lines.Text(), "exit status 9"; got != want {
 		t.Errorf("the sender's os/exec Process.Wait, beside %d FromFile/Close here = %q; want %q", n, got, want)
 	}
+	// Its exit, before the test's end cancels ctx (and with it the
+	// sender, seen under QEMU on Linux 6.1, where it had not yet exited).
+	if err := sender.Wait(); err != nil {
+		t.Errorf("the sender: %v", err)
+	}
 }
 
 // nbSenderHelper starts an os/exec child with a pidfd, sends the pidfd over
