@@ -59,10 +59,13 @@
 //	  SIGCHLD ignored)
 //	Open, OpenID, Parent, PeerHandle, FromFile,         yes         no: errors.ErrUnsupported
 //	  FromProcess, ID, GetFD
-//	Info, SignalGroup                                   yes         child only, while unreaped
+//	Info                                                yes         child only, while unreaped
+//	SignalGroup                                         yes (1)     child only, while unreaped
 //	Cmd.Tree: TreeCgroup                                yes         where clone3 works (seccomp filters deny it too:
 //	                                                                TreeAuto then gives TreeGroup)
-//	Cmd.Tree: TreeGroup                                 yes         signals only while the leader runs
+//	Cmd.Tree: TreeGroup                                 yes (1)     signals only while the leader is unreaped
+//
+// (1) Linux 6.9+ (PIDFD_SIGNAL_PROCESS_GROUP); before, as in ModePID.
 //
 // # Kernel versions
 //
@@ -73,7 +76,7 @@
 //	5.1  pidfd_send_signal             5.10 PIDFD_NONBLOCK (not used)
 //	5.2  CLONE_PIDFD; cgroup.freeze    5.14 cgroup.kill (else freeze and signal each)
 //	5.3  pidfd_open, pollable pidfds   6.5  SO_PEERPIDFD: PeerHandle
-//	5.4  waitid(P_PIDFD): ModePidFD    6.9  pidfs: ID, OpenID, SignalGroup, TreeGroup
+//	5.4  waitid(P_PIDFD): ModePidFD    6.9  pidfs: ID, OpenID; SignalGroup, TreeGroup (1)
 //	5.6  pidfd_getfd: GetFD            6.13 PIDFD_GET_INFO: Info (else /proc)
 //	5.7  CLONE_INTO_CGROUP: TreeCgroup 6.15 PIDFD_INFO_EXIT: status after a foreign reap
 //

@@ -3,11 +3,14 @@
 package pexec_test
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/pexec-dev/pexec/pexec"
 )
@@ -168,7 +171,10 @@ func ExampleHandle_GetFD() {
 }
 
 // A server identifies the process at the other end of a Unix socket
-// connection, and can watch it with Done.
+// connection, and can watch it with Done. Linux before 6.5 has no
+// SO_PEERPIDFD (PeerHandle returns an error wrapping errors.ErrUnsupported):
+// there the server has only the PID the kernel recorded at connect
+// (SO_PEERCRED), which the client's exit lets another process reuse.
 func ExamplePeerHandle() {
 	dir, err := os.MkdirTemp("", "peer")
 	if err != nil {
@@ -195,6 +201,21 @@ func ExamplePeerHandle() {
 	}
 	defer conn.Close()
 	peer, err := pexec.PeerHandle(conn)
+	if errors.Is(err, errors.ErrUnsupported) {
+		raw, err := conn.SyscallConn()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		var cred *unix.Ucred
+		raw.Control(func(fd uintptr) { cred, err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) })
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println("client is this process:", int(cred.Pid) == os.Getpid())
+		return
+	}
 	if err != nil {
 		fmt.Println(err)
 		return

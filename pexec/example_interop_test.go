@@ -51,7 +51,12 @@ func ExampleWrap() {
 }
 
 // A supervisor stores its workers' identities; after a restart it gets
-// Handles back only for the processes that are still the same ones.
+// Handles back only for the processes that are still the same ones. This
+// needs pidfs (Linux 6.9+): before, Identity and OpenID return errors
+// wrapping errors.ErrUnsupported, and a restarted supervisor cannot adopt
+// its workers. The example has no output to check, as its output depends
+// on the kernel; TestOpenID and TestProofPIDReuse ("adopt") check both
+// kinds of kernel.
 func ExampleOpenID() {
 	w := pexec.Command("sleep", "60")
 	if err := w.Start(); err != nil {
@@ -79,7 +84,7 @@ func ExampleOpenID() {
 	fmt.Println("same worker:", h.Pid() == w.Process.Pid, h.Alive())
 	_, err = pexec.OpenID(back.Pid, back.ID+1) // a PID that names another process
 	fmt.Println(errors.Is(err, os.ErrProcessDone))
-	// Output:
-	// same worker: true true
-	// true
+	// With pidfs, it prints:
+	//	same worker: true true
+	//	true
 }

@@ -456,15 +456,17 @@ func ExampleErrNotFound() {
 // When something else reaps the child first (here a wait4 call; in real
 // programs a wait4(-1) loop, C code, or SIGCHLD set to SIG_IGN), os/exec's
 // Cmd.Wait returns a bare ECHILD error. pexec returns a *ReapedError that
-// still matches ECHILD and carries the real exit status when the kernel kept
-// it in the pidfd (Linux 6.15+).
+// still matches ECHILD and carries the real exit status when pexec saw it
+// before the foreign reap (here Handle.Wait returned first) or the kernel
+// kept it in the pidfd (Linux 6.15+); otherwise the error matches
+// ErrStatusUnavailable. Never a made-up status.
 func ExampleReapedError() {
 	cmd := pexec.Command("sh", "-c", "exit 3")
 	if err := cmd.Start(); err != nil {
 		fmt.Println(err)
 		return
 	}
-	<-cmd.Handle().Done()
+	st, _ := cmd.Handle().Wait() // the exit, seen; the child is not reaped
 	var ws unix.WaitStatus
 	unix.Wait4(cmd.Process.Pid, &ws, 0, nil) // the foreign reaper
 
@@ -472,13 +474,9 @@ func ExampleReapedError() {
 	var re *pexec.ReapedError
 	fmt.Println("ReapedError:", errors.As(err, &re))
 	fmt.Println("ECHILD, as os/exec reports:", errors.Is(err, syscall.ECHILD))
-	// With pidfds, re.Status is the real status (exit code 3): Done's watch
-	// recorded it before the foreign reap (without one, the kernel's record
-	// serves, Linux 6.15+). In PID mode it is lost: re.Status is nil and the
-	// error says so. Never a made-up status:
-	fmt.Println(re.ExitCode() == 3 || !pexec.Supported() && errors.Is(err, pexec.ErrStatusUnavailable))
+	fmt.Println("exit code:", st.ExitCode(), re.ExitCode())
 	// Output:
 	// ReapedError: true
 	// ECHILD, as os/exec reports: true
-	// true
+	// exit code: 3 3
 }

@@ -194,7 +194,8 @@ func (h *Handle) pidExited() bool {
 	return st != nil || isErrno(err, syscall.ECHILD)
 }
 
-// pidSignal is Signal and SignalGroup in ModePID.
+// pidSignal is Signal and SignalGroup in ModePID, and SignalGroup of a Cmd
+// child in ModePidFD on kernels without PIDFD_SIGNAL_PROCESS_GROUP.
 func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
 	if flags&unix.PIDFD_SIGNAL_PROCESS_GROUP == 0 {
 		return h.killByPID(sig, false)

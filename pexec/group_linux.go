@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"github.com/pexec-dev/pexec/internal/probe"
 	"golang.org/x/sys/unix"
@@ -40,8 +41,10 @@ func errNotGroupLeader(pid int) error {
 // Setsid); otherwise SignalGroup returns an error wrapping [os.ErrInvalid].
 // Once the leader has exited (even as a zombie, while other members may
 // live on), it returns an error wrapping [os.ErrProcessDone]. On kernels
-// without PIDFD_SIGNAL_PROCESS_GROUP it returns an error wrapping
-// [errors.ErrUnsupported]. sig must be a [syscall.Signal].
+// without PIDFD_SIGNAL_PROCESS_GROUP (before 6.9) it signals a child
+// started by [Cmd] as in ModePID, with kill(-pid) while the child runs, and
+// returns an error wrapping [errors.ErrUnsupported] for any other process.
+// sig must be a [syscall.Signal].
 func (h *Handle) SignalGroup(sig os.Signal) error {
 	s, err := h.signalArg(sig)
 	if err != nil {
@@ -49,7 +52,15 @@ func (h *Handle) SignalGroup(sig os.Signal) error {
 	}
 	if h.mode == ModePidFD {
 		if err := probeGroupSignal(); err != nil {
-			return err
+			if h.role != roleCmd {
+				return err
+			}
+			// Before Linux 6.9 a child started by Cmd is signalled as in
+			// ModePID: kill(-pid) through killByPID, while it runs.
+			if s != syscall.Signal(int32(s)) {
+				return os.NewSyscallError("kill", unix.EINVAL) // as signalFlags
+			}
+			return h.pidSignal(s, unix.PIDFD_SIGNAL_PROCESS_GROUP)
 		}
 	}
 	err = h.signalFlags(s, unix.PIDFD_SIGNAL_PROCESS_GROUP)

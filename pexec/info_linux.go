@@ -108,10 +108,11 @@ func (h *Handle) ID() (uint64, error) {
 
 // SameProcess reports whether h and o refer to the same process. It
 // compares [Handle.ID]s where pidfs exists (Linux 6.9+). On older kernels it
-// can still answer while both processes are alive (two live processes never
-// share a PID) or when the PIDs differ; otherwise, and for handles in
-// [ModePID] that are not the same Handle, it returns an error wrapping
-// [errors.ErrUnsupported].
+// can still answer when the PIDs differ, while both processes are alive
+// (two live processes never share a PID), and when one has exited and the
+// other is alive after that (the PID was reused); when both have exited,
+// and for handles in [ModePID] that are not the same Handle, it returns an
+// error wrapping [errors.ErrUnsupported].
 func (h *Handle) SameProcess(o *Handle) (bool, error) {
 	if err := h.check(); err != nil {
 		return false, err
@@ -140,19 +141,32 @@ func (h *Handle) SameProcess(o *Handle) (bool, error) {
 	if h.pid != o.pid {
 		return false, nil
 	}
-	if h.Alive() && o.Alive() {
+	// A process that has exited stays exited: the order of the Alive
+	// checks is what makes each answer sound.
+	hAlive, oAlive := h.Alive(), o.Alive()
+	var same, known bool
+	switch {
+	case hAlive && oAlive:
 		// Each process existed when its Handle was made, before the first
 		// Alive check, and was alive after it: at that moment both were
 		// alive with the same PID, so they are one process.
-		return true, nil
+		same, known = true, true
+	case !hAlive && oAlive, hAlive && !oAlive && h.Alive():
+		// One was seen exited, and the other alive after that: two
+		// processes, the second one with the PID reused.
+		known = true
 	}
+	// A Handle closed meanwhile is not alive either: say it was closed.
 	if err := h.check(); err != nil {
 		return false, err
 	}
 	if err := o.check(); err != nil {
 		return false, err
 	}
-	return false, fmt.Errorf("pexec: SameProcess(pid %d): a process has exited, and only its ID could tell: %w", h.pid, idErr)
+	if !known {
+		return false, fmt.Errorf("pexec: SameProcess(pid %d): both processes have exited, and only their IDs could tell: %w", h.pid, idErr)
+	}
+	return same, nil
 }
 
 // probeGetInfo checks, once, for the PIDFD_GET_INFO ioctl (Linux 6.13+).

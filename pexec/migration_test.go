@@ -287,11 +287,6 @@ func TestMigrationSignalGroup(t *testing.T) {
 		}
 		return cmd, lines
 	}
-	unsupported := func(t *testing.T, err error) {
-		if errors.Is(err, errors.ErrUnsupported) {
-			t.Skipf("kernel without PIDFD_SIGNAL_PROCESS_GROUP (Linux 6.9): %v", err)
-		}
-	}
 	type outcome struct{ Signal, Wait, After string }
 	migModes(t, func(t *testing.T) {
 		t.Run("leader running", func(t *testing.T) {
@@ -300,7 +295,6 @@ func TestMigrationSignalGroup(t *testing.T) {
 			cmd, lines := startGroup(t, "stay")
 			h := cmd.Handle()
 			err := h.SignalGroup(syscall.SIGKILL)
-			unsupported(t, err)
 			migReadAll(ctx, t, lines) // end of file: the member is gone too
 			got := outcome{Signal: errString(err), Wait: errString(cmd.Wait()), After: errString(h.SignalGroup(syscall.SIGTERM))}
 			want := outcome{Signal: "", Wait: "signal: killed", After: os.ErrProcessDone.Error()}
@@ -315,7 +309,6 @@ func TestMigrationSignalGroup(t *testing.T) {
 			h := cmd.Handle()
 			migDone(ctx, t, h) // the leader has exited; the member lives on
 			err := h.SignalGroup(syscall.SIGKILL)
-			unsupported(t, err)
 			// Until Cmd.Wait reaps the leader, the group ID is still taken.
 			kerr := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 			migReadAll(ctx, t, lines) // end of file: the member is gone

@@ -414,6 +414,7 @@ func TestOpen(t *testing.T) {
 		Alive           bool
 		Signal0         string
 		SameAsCmdHandle bool
+		SameErr         string // SameProcess's error, for a child
 	}
 	tests := []struct {
 		name string
@@ -427,7 +428,7 @@ func TestOpen(t *testing.T) {
 			name: "child",
 			pid:  func(t *testing.T) (int, *pexec.Cmd) { c := startSleep(t); return c.Process.Pid, c.Cmd },
 			want: func(pid int) observed {
-				return observed{Err: "<nil>", Pid: pid, Mode: "pidfd", Alive: true, Signal0: "<nil>", SameAsCmdHandle: true}
+				return observed{Err: "<nil>", Pid: pid, Mode: "pidfd", Alive: true, Signal0: "<nil>", SameAsCmdHandle: true, SameErr: "<nil>"}
 			},
 		},
 		{
@@ -448,7 +449,11 @@ func TestOpen(t *testing.T) {
 			name: "zombie",
 			pid:  func(t *testing.T) (int, *pexec.Cmd) { c := exitedChild(t); return c.Process.Pid, c },
 			want: func(pid int) observed {
-				return observed{Err: "<nil>", Pid: pid, Mode: "pidfd", Signal0: "ErrProcessDone", SameAsCmdHandle: true}
+				if !kernel().Pidfs {
+					// Both have exited: only pidfs IDs (6.9) could tell.
+					return observed{Err: "<nil>", Pid: pid, Mode: "pidfd", Signal0: "ErrProcessDone", SameErr: "ErrUnsupported"}
+				}
+				return observed{Err: "<nil>", Pid: pid, Mode: "pidfd", Signal0: "ErrProcessDone", SameAsCmdHandle: true, SameErr: "<nil>"}
 			},
 		},
 		{
@@ -508,9 +513,7 @@ func TestOpen(t *testing.T) {
 				got.Signal0 = errIs(h.Signal(syscall.Signal(0)))
 				if c != nil {
 					got.SameAsCmdHandle, err = h.SameProcess(c.Handle())
-					if err != nil {
-						t.Errorf("SameProcess: %v", err)
-					}
+					got.SameErr = errIs(err)
 				}
 			} else if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("Open(%d) error %q does not mention %q", pid, err, tt.wantMsg)
@@ -607,9 +610,6 @@ func TestOpenWait(t *testing.T) {
 		{
 			name: "non-child reaped by its parent",
 			run: func(t *testing.T) (*pexec.Handle, observed) {
-				if !pidfdInfoExit(t) {
-					skipUnsupported(t, fmt.Errorf("no PIDFD_INFO_EXIT (Linux 6.15+): %w", errors.ErrUnsupported))
-				}
 				r, w, err := os.Pipe()
 				if err != nil {
 					t.Fatal(err)
@@ -623,6 +623,11 @@ func TestOpenWait(t *testing.T) {
 				w.Close() // the child sees EOF and exits 7
 				if got := p.field("reaped"); got != "7" {
 					t.Fatalf("reaper reaped exit code %s, want 7", got)
+				}
+				if !kernel().InfoExit {
+					// The status of a non-child is the kernel's to keep
+					// (PIDFD_INFO_EXIT, 6.15): never a guess.
+					return h, observed{Err: "ErrStatusUnavailable", ExitCode: -1}
 				}
 				return h, observed{Err: "<nil>", Exited: true, ExitCode: 7, Pid: pid}
 			},
@@ -638,7 +643,12 @@ func TestOpenWait(t *testing.T) {
 				awaitDone(t, h)
 				// The kernel records the status only when the parent
 				// (the helper, which never reaps) reaps it: Wait waits
-				// for that, so only the context ends it.
+				// for that, so only the context ends it. A kernel that
+				// keeps no statuses (before 6.15) will never have one:
+				// Wait says so at once.
+				if !kernel().InfoExit {
+					return h, observed{Err: "ErrStatusUnavailable", ExitCode: -1}
+				}
 				return h, observed{Err: "DeadlineExceeded", ExitCode: -1}
 			},
 			ctx: 100 * time.Millisecond,
@@ -670,21 +680,12 @@ func TestOpenWait(t *testing.T) {
 }
 
 // pidfdInfoExit reports whether the kernel keeps exit statuses in pidfds
-// (PIDFD_INFO_EXIT, Linux 6.15+), measured on a reaped child. Without
-// pidfds (pexec.Supported() false: PID mode) there is no pidfd to keep
-// one, and it reports false.
+// (PIDFD_INFO_EXIT, Linux 6.15+), as kernel found by asking it directly.
+// Without pidfds (pexec.Supported() false: PID mode) there is no pidfd to
+// keep one, and it reports false.
 func pidfdInfoExit(t *testing.T) bool {
 	t.Helper()
-	if !pexec.Supported() {
-		return false
-	}
-	c := exitedChild(t)
-	h := mustOpen(t, c.Process.Pid)
-	waitCmd(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), extraTimeout)
-	defer cancel()
-	st, err := h.WaitContext(ctx)
-	return err == nil && st.ExitCode() == 3
+	return pexec.Supported() && kernel().InfoExit
 }
 
 // TestParent checks Parent in this process and in helpers: the normal path,

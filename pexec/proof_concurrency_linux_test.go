@@ -134,9 +134,9 @@ func concurrentHandles(t *testing.T) {
 					if err == nil && id != ids[k] {
 						out = fmt.Sprintf("ID %d, want %d", id, ids[k])
 					}
-					if pidfdMode {
+					if pidfdMode && kernel().Pidfs {
 						tl.add("ID", out, "nil", "ErrClosed")
-					} else {
+					} else { // PID mode, or no pidfs (before 6.9)
 						tl.add("ID", out, "ErrUnsupported", "ErrClosed")
 					}
 				case 5:

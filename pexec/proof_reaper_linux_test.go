@@ -25,7 +25,9 @@ import (
 // 1,000 children exit with varied codes or die by varied signals; every
 // pexec Handle.Wait and Cmd.Wait must report each one's true status exactly
 // (PIDFD_INFO_EXIT, Linux 6.15+), and os/exec's losses are counted beside
-// it.
+// it. On older kernels a status the foreigner took before pexec saw it is
+// lost: Handle.Wait and Cmd.Wait must then say so (ErrStatusUnavailable),
+// and report every status they do give exactly.
 
 func init() {
 	testhelper.Register("proof-reaper", proofReaperHelper)
@@ -39,7 +41,10 @@ type reaperReport struct {
 	// how Cmd.Wait found each: reaped by pexec or by the foreigner.
 	PexecRight, PexecWrong int
 	ByPexec, ByForeigner   int
-	Failures               []string
+	// Without exit records: Handle.Waits and Cmd.Waits (of those, in
+	// PexecRight) that said ErrStatusUnavailable, as they must.
+	HandleUnavailable, CmdUnavailable int
+	Failures                          []string
 	// os/exec, the same children: right status, ECHILD (lost), other.
 	OSRight, OSLost, OSWrong int
 	Elapsed                  time.Duration
@@ -63,14 +68,16 @@ func reaperChild(i int) (script, want string, code int) {
 
 // proofReaperHelper runs args[1] children under the foreign reaper named by
 // args[0], "wait4" or "sigchld-ignored", which pexectest.WithForeignReaper
-// has set up.
+// has set up; args[2] says whether the kernel keeps exit statuses
+// (PIDFD_INFO_EXIT), as the test found out.
 func proofReaperHelper(args []string) int {
 	var rep reaperReport
-	if len(args) != 2 {
-		rep.Setup = fmt.Sprintf("usage: proof-reaper wait4|sigchld-ignored children, got %q", args)
+	if len(args) != 3 {
+		rep.Setup = fmt.Sprintf("usage: proof-reaper wait4|sigchld-ignored children keeps, got %q", args)
 		return testhelper.Report(rep)
 	}
 	n, _ := strconv.Atoi(args[1])
+	keeps := args[2] == "true"
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	if ignored := signal.Ignored(syscall.SIGCHLD); ignored != (args[0] == "sigchld-ignored") {
@@ -124,7 +131,9 @@ func proofReaperHelper(args []string) int {
 			cerr = proofCmdWait(ctx, c)
 			st, herr = h.WaitContext(ctx)
 		}
+		hLost := !keeps && herr != nil && errors.Is(herr, pexec.ErrStatusUnavailable)
 		switch {
+		case hLost:
 		case herr != nil:
 			fail("child %d (%s): Handle.Wait: %v", i, want, herr)
 			return
@@ -136,12 +145,16 @@ func proofReaperHelper(args []string) int {
 		var re *pexec.ReapedError
 		switch {
 		case errors.As(cerr, &re):
-			if re.Status == nil || re.Status.String() != want || re.ExitCode() != code || c.ProcessState != nil || !errors.Is(cerr, syscall.ECHILD) {
+			cLost := !keeps && re.Status == nil && errors.Is(cerr, pexec.ErrStatusUnavailable)
+			if !cLost && (re.Status == nil || re.Status.String() != want || re.ExitCode() != code) || c.ProcessState != nil || !errors.Is(cerr, syscall.ECHILD) {
 				fail("child %d: Cmd.Wait: %v (ExitCode %d, ProcessState %v), want %s", i, cerr, re.ExitCode(), c.ProcessState, want)
 				return
 			}
 			mu.Lock()
 			rep.ByForeigner++
+			if cLost {
+				rep.CmdUnavailable++
+			}
 			mu.Unlock()
 		case cerr == nil && code == 0, errors.As(cerr, &ee):
 			if c.ProcessState == nil || c.ProcessState.String() != want || c.ProcessState.ExitCode() != code {
@@ -157,6 +170,9 @@ func proofReaperHelper(args []string) int {
 		}
 		mu.Lock()
 		rep.PexecRight++
+		if hLost {
+			rep.HandleUnavailable++
+		}
 		mu.Unlock()
 	})
 
@@ -187,14 +203,11 @@ func TestProofForeignReaper(t *testing.T) {
 	for _, r := range []pexectest.Reaper{pexectest.ReaperWait4, pexectest.ReaperIgnoreSIGCHLD} {
 		reaper := r.String()
 		t.Run(reaper, func(t *testing.T) {
-			if !pidfdInfoExit(t) {
-				testhelper.Uses("proof-reaper")
-				t.Skip("this kernel does not keep exit statuses for pidfds (PIDFD_INFO_EXIT, Linux 6.15+), or there are no pidfds here")
-			}
+			keeps := pidfdInfoExit(t)
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
 			defer cancel()
-			cmd := pexectest.CommandContext(ctx, "proof-reaper", reaper, strconv.Itoa(n))
+			cmd := pexectest.CommandContext(ctx, "proof-reaper", reaper, strconv.Itoa(n), strconv.FormatBool(keeps))
 			testhelper.Uses("proof-reaper") // used, even where WithForeignReaper skips
 			pexectest.WithForeignReaper(t, cmd, r)
 			var rep reaperReport
@@ -211,8 +224,12 @@ func TestProofForeignReaper(t *testing.T) {
 			if rep.ByForeigner == 0 {
 				t.Error("Cmd.Wait never met a child reaped by the foreigner: the test did not test")
 			}
-			t.Logf("%s: pexec right %d of %d (Cmd.Wait: %d reaped by pexec, %d by the foreigner, as *ReapedError with the true status)",
-				reaper, rep.PexecRight, n, rep.ByPexec, rep.ByForeigner)
+			what := "as *ReapedError with the true status (the pidfd's exit record, PIDFD_INFO_EXIT)"
+			if !keeps {
+				what = fmt.Sprintf("as *ReapedError, %d of them without a status, matching ErrStatusUnavailable (no PIDFD_INFO_EXIT: what pexec had not seen before the foreign reap is lost); Handle.Wait said ErrStatusUnavailable %d times; no status ever wrong", rep.CmdUnavailable, rep.HandleUnavailable)
+			}
+			t.Logf("%s on %s: pexec right %d of %d (Cmd.Wait: %d reaped by pexec, %d by the foreigner, %s)",
+				reaper, kernelRelease(), rep.PexecRight, n, rep.ByPexec, rep.ByForeigner, what)
 			t.Logf("%s: os/exec lost %d of %d (right %d, other %d); helper %v, test %v",
 				reaper, rep.OSLost, n, rep.OSRight, rep.OSWrong, rep.Elapsed, time.Since(start))
 		})

@@ -2,6 +2,7 @@ package pexec_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,7 +24,16 @@ import (
 // then aimed at a PID that belongs to the newcomer: every method must
 // answer for the old process (gone) and leave the newcomer alone, while a
 // plain kill(pid, 0) reaches the newcomer, which proves the PID really was
-// reused.
+// reused. The old child leads a process group of its own (TreeGroup) and
+// so does the newcomer, with the same ID: the group signals must miss it
+// too.
+//
+// What a trial can check depends on the kernel. With pidfs (Linux 6.9) the
+// old Handle's ID stays its own and differs from the newcomer's; before,
+// there are no IDs (errors.ErrUnsupported), and SameProcess still tells the
+// two apart, the old process having been seen exited before the newcomer
+// alive. The "pidfd-no-pidfs" mode runs the pidfd trials as on such a
+// kernel (pexec.SetForceNoPidfs) wherever pidfs exists.
 
 func init() {
 	testhelper.Register("proof-reuse", proofReuseHelper)
@@ -51,7 +61,7 @@ type reuseReport struct {
 func proofReuseHelper(args []string) int {
 	var rep reuseReport
 	if len(args) != 2 {
-		rep.Setup = fmt.Sprintf("usage: proof-reuse pidfd|pid trials, got %q", args)
+		rep.Setup = fmt.Sprintf("usage: proof-reuse pidfd|pidfd-no-pidfs|pid|adopt trials, got %q", args)
 		return testhelper.Report(rep)
 	}
 	trials, _ := strconv.Atoi(args[1])
@@ -63,6 +73,8 @@ func proofReuseHelper(args []string) int {
 	switch args[0] {
 	case "pid":
 		pexec.SetForcePIDMode(true)
+	case "pidfd-no-pidfs":
+		pexec.SetForceNoPidfs(true)
 	case "adopt":
 		trial = adoptReuseTrial
 	case "wrap-pid":
@@ -132,7 +144,7 @@ func reuseTrial(rep *reuseReport) string {
 	defer cancel()
 
 	old := pexec.Command("/bin/false")
-	old.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	old.Tree = pexec.TreeGroup // a group of its own, with its PID as ID
 	if err := old.Start(); err != nil {
 		return "start old: " + err.Error()
 	}
@@ -165,12 +177,18 @@ func reuseTrial(rep *reuseReport) string {
 		}
 	}
 	pidfdMode := h.Mode() == pexec.ModePidFD
+	_, idErr := nh.ID()
+	pidfs := idErr == nil // kernel().Pidfs, unless pexec.SetForceNoPidfs
 
 	// The old handle, now that its PID names the newcomer.
 	expect("Signal(TERM)", proofErr(h.Signal(syscall.SIGTERM)), "ErrProcessDone")
 	expect("Signal(0)", proofErr(h.Signal(syscall.Signal(0))), "ErrProcessDone")
 	expect("Kill", proofErr(h.Kill()), "ErrProcessDone")
 	expect("SignalGroup(USR1)", proofErr(h.SignalGroup(syscall.SIGUSR1)), "ErrProcessDone")
+	// Its group, gone with it: through the leader's pidfd where the kernel
+	// can (PIDFD_SIGNAL_PROCESS_GROUP), which finds it empty; else not at
+	// all, as the group's ID is now the newcomer's.
+	expect("KillTree", proofErr(h.KillTree()), map[bool]string{true: "ErrProcessDone", false: "ErrUnsupported"}[pidfdMode && kernel().GroupSignal])
 	expect("Alive", fmt.Sprint(h.Alive()), "false")
 	expect("Done", doneState(h.Done()), "closed")
 	st, err := h.WaitContext(ctx)
@@ -189,6 +207,10 @@ func reuseTrial(rep *reuseReport) string {
 	newID, newErr := nh.ID()
 	if pidfdMode {
 		switch {
+		case !pidfs:
+			for _, e := range []error{oldIDErr, err, newErr} {
+				expect("ID without pidfs", proofErr(e), "ErrUnsupported")
+			}
 		case err != nil || oldIDErr != nil || newErr != nil:
 			bad = append(bad, fmt.Sprintf("ID: old %v/%v, newcomer %v", oldIDErr, err, newErr))
 		case id != oldID || id == newID:
@@ -236,10 +258,13 @@ func TestProofPIDReuse(t *testing.T) {
 	if testing.Short() {
 		trials = 100
 	}
-	for _, mode := range []string{"pidfd", "pid", "adopt", "wrap", "wrap-pid"} {
+	for _, mode := range []string{"pidfd", "pidfd-no-pidfs", "pid", "adopt", "wrap", "wrap-pid"} {
 		t.Run(mode, func(t *testing.T) {
 			if mode != "pid" && mode != "wrap-pid" {
 				skipNoPidfd(t)
+			}
+			if mode == "pidfd-no-pidfs" && !kernel().Pidfs {
+				t.Skip(`no pidfs on this kernel: the "pidfd" mode ran without it`)
 			}
 			start := time.Now()
 			ctx, cancel := context.WithTimeout(context.Background(), proofTimeout)
@@ -255,7 +280,7 @@ func TestProofPIDReuse(t *testing.T) {
 			if rep.Setup != "" {
 				t.Fatalf("helper setup: %s", rep.Setup)
 			}
-			if want := map[string]string{"adopt": "adopt", "wrap": "pidfd", "wrap-pid": "pid"}[mode]; want == "" && rep.Mode != mode || want != "" && rep.Mode != want {
+			if want := map[string]string{"pidfd-no-pidfs": "pidfd", "adopt": "adopt", "wrap": "pidfd", "wrap-pid": "pid"}[mode]; want == "" && rep.Mode != mode || want != "" && rep.Mode != want {
 				t.Errorf("old handles were in %s mode, want %s", rep.Mode, mode)
 			}
 			if rep.Reused != trials {
@@ -269,8 +294,37 @@ func TestProofPIDReuse(t *testing.T) {
 			}
 			t.Logf("%s mode: %d trials, PID reused in %d, %d failed; %d abandoned because a runtime thread took the PID, %d forks redone; helper %v, test %v",
 				mode, rep.Trials, rep.Reused, rep.Failed, rep.Abandoned, rep.Retries, rep.Elapsed, time.Since(start))
+			if rep.Failed == 0 {
+				t.Logf("proved on %s: %s", kernelRelease(), reuseProved(mode))
+			}
 		})
 	}
+}
+
+// reuseProved says what a passing run of mode proved on this kernel.
+func reuseProved(mode string) string {
+	k := kernel()
+	never := "no call on the old Handle reached the newcomer that got its PID"
+	switch mode {
+	case "pid":
+		return never + " (PID mode: every call checks the child is unreaped first); KillTree ErrUnsupported"
+	case "wrap", "wrap-pid":
+		return never + " (a Handle from Wrap of a command reaped by a direct Process.Wait)"
+	case "adopt":
+		if !k.Pidfs {
+			return never + " (a Handle from FromProcess on the library's child); no pidfs: Identity and OpenID ErrUnsupported, never a Handle"
+		}
+		return never + " (a Handle from FromProcess on the library's child); OpenID and Identity.Open of the stale identity ErrProcessDone, the newcomer's own opens"
+	}
+	ids := "IDs from pidfs: the old one kept, the newcomer's different"
+	if !k.Pidfs || mode == "pidfd-no-pidfs" {
+		ids = "no pidfs IDs (ErrUnsupported): SameProcess(newcomer) false from liveness alone"
+	}
+	group := "KillTree ErrProcessDone (PIDFD_SIGNAL_PROCESS_GROUP through the reaped leader's pidfd)"
+	if !k.GroupSignal {
+		group = "KillTree ErrUnsupported (no PIDFD_SIGNAL_PROCESS_GROUP: the group ID is no longer known to be the group's)"
+	}
+	return never + "; " + ids + "; " + group
 }
 
 // adoptReuseTrial: a child that "a library" starts through os/exec is
@@ -294,10 +348,17 @@ func adoptReuseTrial(rep *reuseReport) string {
 		return "FromProcess: " + err.Error()
 	}
 	defer h.Close()
-	ident, err := h.Identity()
-	if err != nil {
+	ident, identErr := h.Identity()
+	pidfs := kernel().Pidfs
+	switch {
+	case pidfs && identErr != nil:
 		lib.Wait()
-		return "Identity: " + err.Error()
+		return "Identity: " + identErr.Error()
+	case !pidfs && !errors.Is(identErr, errors.ErrUnsupported):
+		lib.Wait()
+		return fmt.Sprintf("Identity without pidfs: %v, want errors.ErrUnsupported", identErr)
+	case !pidfs:
+		ident = pexec.Identity{Pid: pid, ID: 1} // what a state file might hold
 	}
 	if err := lib.Wait(); proofErr(err) != "ExitError(exit status 1)" {
 		return "the library's Wait: " + proofErr(err)
@@ -332,14 +393,17 @@ func adoptReuseTrial(rep *reuseReport) string {
 		"Identity.Open(stale)": ident.Open,
 	} {
 		g, err := open()
-		expect(what, proofErr(err), "ErrProcessDone")
+		// Without pidfs OpenID cannot tell any process from another.
+		expect(what, proofErr(err), map[bool]string{true: "ErrProcessDone", false: "ErrUnsupported"}[pidfs])
 		if g != nil {
 			bad = append(bad, fmt.Sprintf("%s gave a Handle to PID %d, the newcomer", what, g.Pid()))
 			g.Close()
 		}
 	}
 	// The newcomer's own identity opens it: OpenID is not refusing blindly.
-	if nid, err := nc.Handle().Identity(); err != nil {
+	if nid, err := nc.Handle().Identity(); !pidfs {
+		expect("newcomer Identity", proofErr(err), "ErrUnsupported")
+	} else if err != nil {
 		bad = append(bad, "newcomer Identity: "+err.Error())
 	} else if g, err := nid.Open(); err != nil {
 		bad = append(bad, "OpenID(newcomer): "+err.Error())

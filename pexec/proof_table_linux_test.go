@@ -478,7 +478,7 @@ func proofTable() []tableCase {
 				"Control: nil",
 				"Control gave fd: true",
 				"File: nil",
-				"ID: nil nonzero=true",
+				pidfsIDLine(),
 				"Info: nil",
 				"Info: pid matches=true ppid is us=true uid is ours=true",
 				"Open: nil",
@@ -525,6 +525,15 @@ func proofTable() []tableCase {
 
 // infoErr keeps the error of an Info call.
 func infoErr(_ *pexec.Info, err error) error { return err }
+
+// pidfsIDLine is what the "mode" case observes of Handle.ID in ModePidFD:
+// an ID where pidfs gives one (Linux 6.9), errors.ErrUnsupported before.
+func pidfsIDLine() string {
+	if !kernel().Pidfs {
+		return "ID: ErrUnsupported nonzero=false"
+	}
+	return "ID: nil nonzero=true"
+}
 
 // runProofTable runs every case with its own deadline and returns what each
 // observed. A case that panics or overruns its deadline reports so.
@@ -595,5 +604,9 @@ func TestProofTable(t *testing.T) {
 		defer pexec.SetForcePIDMode(true)()
 		checkProofTable(t, runProofTable(), pexec.ModePID)
 	})
-	t.Logf("%d cases x 2 modes in %v", len(proofTable()), time.Since(start))
+	k := kernel()
+	t.Logf("%d cases x 2 modes in %v, on %s: in the pidfd column, ID %s, SignalGroup %s",
+		len(proofTable()), time.Since(start), kernelRelease(),
+		map[bool]string{true: "is the pidfs inode", false: "is errors.ErrUnsupported (no pidfs, 6.9)"}[k.Pidfs],
+		map[bool]string{true: "goes through PIDFD_SIGNAL_PROCESS_GROUP", false: "is kill(-pid) while the child lives (no PIDFD_SIGNAL_PROCESS_GROUP, 6.9)"}[k.GroupSignal])
 }

@@ -165,6 +165,27 @@ func proofProcStatus(pid int, keys ...string) (map[string]string, error) {
 	return out, sc.Err()
 }
 
+// awaitExec waits until process pid, just started, runs exe: Start returns
+// once the child has closed its close-on-exec descriptors in execve, and
+// on Linux 6.1 /proc can still show the parent's program for a moment
+// after that (its exe, command line and flags). It returns "" or why not.
+func awaitExec(pid int, exe string) string {
+	if want, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = want
+	}
+	var got string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		var err error
+		if got, err = os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); err != nil {
+			return err.Error()
+		}
+		if got == exe {
+			return ""
+		}
+	}
+	return fmt.Sprintf("process %d still runs %s, not %s, 10 s after its Start", pid, got, exe)
+}
+
 // untouched checks, from /proc, that process pid runs the program exe, is
 // running (not a zombie) and has no signal pending: a signal aimed at it
 // would show in SigPnd or ShdPnd until delivered, and a fatal one would
@@ -174,6 +195,9 @@ func proofProcStatus(pid int, keys ...string) (map[string]string, error) {
 func untouched(pid int, exe string) string {
 	if want, err := filepath.EvalSymlinks(exe); err == nil {
 		exe = want
+	}
+	if msg := awaitExec(pid, exe); msg != "" {
+		return msg
 	}
 	got, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 	if err != nil {

@@ -229,6 +229,11 @@ func (t *groupTree) holds(h *Handle) bool {
 func (t *groupTree) reaped(*Handle) {}
 
 func (t *groupTree) signal(h *Handle, sig syscall.Signal) error {
+	select {
+	case <-t.empty:
+		return os.ErrProcessDone // the group was found empty
+	default:
+	}
 	if t.leader == nil || probeGroupSignal() != nil {
 		// Without pidfds, or before Linux 6.9: kill(-pgid), only while
 		// the leader is not reaped, when its ID is still its own and

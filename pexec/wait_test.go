@@ -415,8 +415,9 @@ func TestWaitConcurrentSameStatus(t *testing.T) {
 // instead of waiting. A user who calls cmd.Process.Wait() directly, as
 // os/exec allows, must still block until the exit and get the right status,
 // whatever pexec has done with the Handle before. A pexec wait in progress
-// meanwhile records the status the user's reap consumes (read before the
-// reap, or from the pidfd after it, Linux 6.15+).
+// meanwhile records the status the user's reap consumes, read from the
+// pidfd after it (Linux 6.15+); on older kernels the user's reap, blocked in
+// the kernel, comes first, and pexec reports ErrStatusUnavailable.
 //
 // Not parallel: it waits for the Handle's watch by its function's name.
 func TestProcessWaitDirectBlocks(t *testing.T) {

@@ -198,7 +198,7 @@ var testBinaryComm = sync.OnceValue(func() string {
 
 // execSettle bounds the wait for the command line of a process caught in
 // execve.
-const execSettle = 100 * time.Millisecond
+const execSettle = 500 * time.Millisecond
 
 // describe fills in what a Leak says about process pid.
 func describe(pid int, st procfs.Stat) Leak {
@@ -210,14 +210,24 @@ func describe(pid int, st procfs.Stat) Leak {
 	case st.State == 'T' || st.State == 't':
 		l.State = "stopped"
 	}
-	var argv0 string
-	l.Command, argv0 = cmdline(pid, st.Comm)
 	// A child caught inside execve has no command line yet: Start returns
 	// once the new program has closed the close-on-exec descriptors, and
-	// the kernel sets the arguments' place in memory only after that. A
-	// process that runs gets one within moments.
-	for deadline := time.Now().Add(execSettle); argv0 == "" && !st.Exited() && time.Now().Before(deadline); {
+	// the kernel sets the arguments' place in memory only after that. On
+	// some kernels (Linux 6.1) Start can even return while /proc still
+	// shows the parent's program, command line and environment: the
+	// process is then marked as forked but not yet executed (checked
+	// before the command line is read, which is then the new program's).
+	// A process that runs gets its own within moments.
+	forked := func() bool {
+		cur, err := procfs.ReadStat(pid)
+		return err == nil && cur.Start == st.Start && cur.ForkedNoExec()
+	}
+	notYet := forked()
+	var argv0 string
+	l.Command, argv0 = cmdline(pid, st.Comm)
+	for deadline := time.Now().Add(execSettle); !st.Exited() && (notYet || argv0 == "") && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)
+		notYet = forked()
 		l.Command, argv0 = cmdline(pid, st.Comm)
 	}
 	if argv0 != "" {

@@ -143,11 +143,14 @@ func (tr *tree) kill(members []member) error {
 	wait := killWait
 	switch err := tr.h.KillTree(); {
 	case errors.Is(err, os.ErrProcessDone):
-		// Empty but for zombies; or out of reach: in PID mode pexec
-		// cannot signal the group of a reaped process race-free, and
-		// answers os.ErrProcessDone while members live. Either way there
-		// is no SIGKILL to wait for.
+		// Empty but for zombies: there is no SIGKILL to wait for.
 		wait = time.Second
+	case errors.Is(err, errors.ErrUnsupported):
+		// A group whose leader has been reaped, in PID mode or on a
+		// kernel without PIDFD_SIGNAL_PROCESS_GROUP (before 6.9): pexec
+		// cannot signal it as a whole race-free. Kill the members found,
+		// each through a pidfd.
+		killMembers(members)
 	case err != nil:
 		return fmt.Errorf("killing its tree: %w", err)
 	}

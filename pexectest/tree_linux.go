@@ -136,6 +136,22 @@ func cgroupProcs(dir string) ([]int, error) {
 
 // reapMembers reaps the killed members of a tree that were children of the
 // test process: it adopts orphans when it is a child subreaper.
+// killMembers kills each member through a pidfd, if it is still the
+// process that was listed (the same start time, read after the pidfd was
+// opened): for a tree that KillTree cannot reach as a whole.
+func killMembers(members []member) {
+	for _, m := range members {
+		fd, err := unix.PidfdOpen(m.key.pid, 0)
+		if err != nil {
+			continue // gone; or no pidfds, and then no race-free kill
+		}
+		if st, err := procfs.ReadStat(m.key.pid); err == nil && st.Start == m.key.start && !st.Exited() {
+			unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+		}
+		unix.Close(fd)
+	}
+}
+
 func reapMembers(members []member) {
 	self := os.Getpid()
 	for _, m := range members {

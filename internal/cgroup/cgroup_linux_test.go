@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/pexec-dev/pexec/internal/cgroup"
+	"github.com/pexec-dev/pexec/internal/procfs"
 	"github.com/pexec-dev/pexec/internal/testhelper"
 	"golang.org/x/sys/unix"
 )
@@ -239,14 +240,30 @@ func exited(t *testing.T, fd int, d time.Duration) bool {
 	}
 }
 
-// cgroupID returns the cgroup ID of the process behind fd.
-func cgroupID(t *testing.T, fd int) uint64 {
+// cgroupID returns the cgroup ID of process pid, whose pidfd is fd: the
+// kernel's answer through the pidfd (PIDFD_GET_INFO, Linux 6.13+), or on
+// older kernels the inode number of the directory that /proc/<pid>/cgroup
+// names, read while the pidfd shows the process alive before and after.
+func cgroupID(t *testing.T, pid, fd int) uint64 {
 	t.Helper()
 	info := unix.PidfdInfo{Mask: unix.PIDFD_INFO_CGROUPID}
-	if err := unix.IoctlPidfdInfo(fd, &info); err != nil {
-		t.Skipf("PIDFD_GET_INFO (Linux 6.13+): %v", err)
+	err := unix.IoctlPidfdInfo(fd, &info)
+	if err == nil {
+		return info.Cgroupid
 	}
-	return info.Cgroupid
+	if err != unix.ENOTTY && err != unix.EINVAL {
+		t.Fatalf("PIDFD_GET_INFO: %v", err)
+	}
+	_, selfDir, err := cgroup.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	selfRel, ok1 := procfs.CgroupPath(os.Getpid())
+	rel, ok2 := procfs.CgroupPath(pid)
+	if !ok1 || !ok2 || !strings.HasPrefix(rel, selfRel) || exited(t, fd, 0) {
+		t.Fatalf("process %d: cgroup %q (ok %v), this process's %q (ok %v); exited: %v", pid, rel, ok2, selfRel, ok1, exited(t, fd, 0))
+	}
+	return dirIno(t, filepath.Join(selfDir, strings.TrimPrefix(rel, selfRel)))
 }
 
 // dirIno returns the inode number of dir, which is its cgroup ID.
@@ -489,7 +506,7 @@ func TestKill(t *testing.T) {
 						t.Errorf("%s/cgroup.procs = %v, lacks %d", dir, got, pid)
 					}
 					fd := pidfd(t, pid)
-					if id, want := cgroupID(t, fd), dirIno(t, dir); id != want {
+					if id, want := cgroupID(t, pid, fd), dirIno(t, dir); id != want {
 						t.Errorf("process %d is in cgroup %d, want %d (%s)", pid, id, want, dir)
 					}
 					fds = append(fds, fd)
@@ -1043,9 +1060,17 @@ func TestSeccomp(t *testing.T) {
 	if !r.SignalUnsupported {
 		t.Errorf("Signal without pidfd_open: %s; want errors.ErrUnsupported", r.SignalErr)
 	}
-	if r.KillErr != "<nil>" || r.StillPopulated || r.RemoveErr != "<nil>" {
+	switch {
+	case !r.HasKillFile:
+		// Before Linux 5.14 Kill freezes the leaf and kills each member
+		// through a pidfd: without pidfd_open it cannot, and says so.
+		if !r.KillUnsupported || r.RemoveErr != "<nil>" {
+			t.Errorf("Kill without cgroup.kill and pidfd_open: %s, Remove: %s; want errors.ErrUnsupported, <nil>", r.KillErr, r.RemoveErr)
+		}
+	case r.KillErr != "<nil>" || r.StillPopulated || r.RemoveErr != "<nil>":
 		t.Errorf("Kill: %s, populated after: %v, Remove: %s; want <nil>, false, <nil>", r.KillErr, r.StillPopulated, r.RemoveErr)
 	}
+	t.Logf("cgroup.kill: %v; Kill in the jail: %s", r.HasKillFile, r.KillErr)
 }
 
 func TestThreadedOwnCgroup(t *testing.T) {

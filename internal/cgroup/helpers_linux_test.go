@@ -96,6 +96,8 @@ type seccompReport struct {
 	SignalErr            string
 	SignalUnsupported    bool
 	KillErr              string
+	KillUnsupported      bool
+	HasKillFile          bool // cgroup.kill exists (Linux 5.14+)
 	RemoveErr            string
 	StillPopulated       bool
 }
@@ -140,7 +142,10 @@ func seccompHelper(args []string) int {
 	}
 	err = l.Signal(syscall.SIGTERM)
 	r.SignalErr, r.SignalUnsupported = fmt.Sprint(err), errors.Is(err, errors.ErrUnsupported)
-	r.KillErr = fmt.Sprint(l.Kill())
+	_, err = os.Stat(l.Path() + "/cgroup.kill")
+	r.HasKillFile = err == nil
+	err = l.Kill()
+	r.KillErr, r.KillUnsupported = fmt.Sprint(err), errors.Is(err, errors.ErrUnsupported)
 	if r.KillErr != "<nil>" {
 		p.Kill()
 	}

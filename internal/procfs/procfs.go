@@ -21,6 +21,7 @@ type Stat struct {
 	PPid    int    // parent (field 4)
 	Pgrp    int    // process group (field 5)
 	Session int    // session (field 6)
+	Flags   uint64 // the kernel's PF_* flags of the process (field 9)
 	Start   uint64 // start time, in clock ticks after boot (field 22)
 	// ExitCode is the status in the form wait(2) reports it (field 52,
 	// Linux 3.5+), meaningful once the process is a zombie.
@@ -30,6 +31,17 @@ type Stat struct {
 // Exited reports whether the state is that of a process that has exited
 // (a zombie, or dead).
 func (s Stat) Exited() bool { return s.State == 'Z' || s.State == 'X' }
+
+// pfForkNoExec is PF_FORKNOEXEC, "forked but didn't exec", from the
+// kernel's include/linux/sched.h (golang.org/x/sys has no PF_* flags; they
+// appear only in this field of /proc/<pid>/stat).
+const pfForkNoExec = 0x00000040
+
+// ForkedNoExec reports whether the process has not yet executed a program
+// of its own since it was forked: it still runs its parent's (or is inside
+// execve, not yet past the point where the kernel clears the flag). Its
+// command line and environment may then be its parent's.
+func (s Stat) ForkedNoExec() bool { return s.Flags&pfForkNoExec != 0 }
 
 // ReadStat reads /proc/<pid>/stat.
 func ReadStat(pid int) (Stat, error) {
@@ -56,6 +68,7 @@ func ParseStat(b []byte) (Stat, error) {
 	s.PPid, _ = strconv.Atoi(f[1])
 	s.Pgrp, _ = strconv.Atoi(f[2])
 	s.Session, _ = strconv.Atoi(f[3])
+	s.Flags, _ = strconv.ParseUint(f[6], 10, 64)
 	s.Start, _ = strconv.ParseUint(f[19], 10, 64)
 	if len(f) > 49 {
 		s.ExitCode, _ = strconv.Atoi(f[49])

@@ -16,9 +16,16 @@ func TestParseStat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stat{Comm: "a (b) c", State: 'S', PPid: 1, Pgrp: 4242, Session: 4242, Start: 123456, ExitCode: 256}
+	want := Stat{Comm: "a (b) c", State: 'S', PPid: 1, Pgrp: 4242, Session: 4242, Flags: 4194560, Start: 123456, ExitCode: 256}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if got.ForkedNoExec() {
+		t.Errorf("flags %#x: ForkedNoExec() = true, want false", got.Flags)
+	}
+	got.Flags |= 0x40
+	if !got.ForkedNoExec() {
+		t.Errorf("flags %#x: ForkedNoExec() = false, want true", got.Flags)
 	}
 	for _, bad := range []string{"", "1 (x", "1 (x) S 1 2"} {
 		if _, err := ParseStat([]byte(bad)); err == nil {
@@ -32,8 +39,8 @@ func TestReadStatSelf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.PPid != os.Getppid() || s.Exited() || s.Start == 0 {
-		t.Errorf("ReadStat(self) = %+v; want parent %d, alive, a start time", s, os.Getppid())
+	if s.PPid != os.Getppid() || s.Exited() || s.Start == 0 || s.ForkedNoExec() {
+		t.Errorf("ReadStat(self) = %+v; want parent %d, alive, a start time, a program of its own", s, os.Getppid())
 	}
 }
 
