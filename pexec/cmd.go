@@ -266,7 +266,16 @@ func (c *Cmd) Start() error {
 	}
 	c.Process = in.Process
 	c.handle = childHandle(in.Process)
-	plan.attach(c.handle)
+	if err := plan.attach(c.handle); err != nil {
+		// The child must not run on without its tree (on Windows it has
+		// not run an instruction yet: it was created suspended). Kill and
+		// reap it, and fail the Start. (Cancel may run until the reap.)
+		in.Process.Kill()
+		close(started)
+		in.Wait()
+		c.Process, c.handle = nil, nil
+		return err
+	}
 	close(started)
 	return nil
 }

@@ -35,10 +35,10 @@ var cleanStale = sync.OnceFunc(func() { cgroup.CleanStale() })
 // TreeSupport reports whether mode can be used by a Cmd started now, and
 // if not, why: an error wrapping [os.ErrPermission] (cgroups not writable:
 // not root, no delegated subtree), [errors.ErrUnsupported] (no cgroup2
-// mount, no clone3 into a cgroup, no pidfds) or [os.ErrInvalid] (not a
-// TreeMode). TreeNone and TreeAuto are always usable; TreeAuto falls back
-// from TreeCgroup to TreeGroup for the reason TreeSupport(TreeCgroup)
-// gives.
+// mount, no clone3 into a cgroup, no pidfds; TreeJob, which is Windows')
+// or [os.ErrInvalid] (not a TreeMode). TreeNone and TreeAuto are always
+// usable; TreeAuto falls back from TreeCgroup to TreeGroup for the reason
+// TreeSupport(TreeCgroup) gives.
 //
 // The answer for TreeCgroup is found once, by trying, and kept for the
 // process's life, except a transient failure: one for want of a resource
@@ -53,6 +53,8 @@ func TreeSupport(mode TreeMode) error {
 		return nil
 	case TreeCgroup:
 		return cgroup.Supported()
+	case TreeJob:
+		return fmt.Errorf("pexec: Cmd.Tree job needs Windows: %w", errors.ErrUnsupported)
 	}
 	return fmt.Errorf("pexec: TreeMode(%d): %w", int(mode), os.ErrInvalid)
 }
@@ -115,16 +117,17 @@ func (p *treePlan) abort() {
 	}
 }
 
-// attach gives h, the child's Handle, its tree.
-func (p *treePlan) attach(h *Handle) {
+// attach gives h, the child's Handle, its tree. It cannot fail on Linux:
+// the child is in its tree from its start.
+func (p *treePlan) attach(h *Handle) error {
 	if p == nil {
-		return
+		return nil
 	}
 	if p.mode == TreeCgroup {
 		t := &cgroupTree{leaf: p.leaf, empty: make(chan struct{})}
 		h.tree = t
 		go t.watch()
-		return
+		return nil
 	}
 	t := &groupTree{pgid: h.pid, empty: make(chan struct{})}
 	if h.mode == ModePidFD {
@@ -140,6 +143,7 @@ func (p *treePlan) attach(h *Handle) {
 		})
 	}
 	h.tree = t
+	return nil
 }
 
 // cgroupTree is a TreeCgroup child's tree: its leaf.

@@ -1,8 +1,9 @@
-//go:build !linux
+//go:build !linux && !windows
 
 package pexec
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,14 +17,16 @@ import (
 type treePlan struct{}
 
 // TreeSupport reports whether mode can be used here: TreeNone and TreeAuto
-// (which gives TreeNone) can; TreeGroup and TreeCgroup return an error
-// wrapping [errors.ErrUnsupported].
+// (which gives TreeNone) can; TreeGroup, TreeCgroup and TreeJob return an
+// error wrapping [errors.ErrUnsupported].
 func TreeSupport(mode TreeMode) error {
 	switch mode {
 	case TreeNone, TreeAuto:
 		return nil
 	case TreeGroup, TreeCgroup:
 		return errNotLinux("Cmd.Tree " + mode.String())
+	case TreeJob:
+		return fmt.Errorf("pexec: Cmd.Tree job needs Windows: %w", errors.ErrUnsupported)
 	}
 	return fmt.Errorf("pexec: TreeMode(%d): %w", int(mode), os.ErrInvalid)
 }
@@ -35,8 +38,8 @@ func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.Sys
 	return nil, attr, nil
 }
 
-func (p *treePlan) abort()         {}
-func (p *treePlan) attach(*Handle) {}
+func (p *treePlan) abort()               {}
+func (p *treePlan) attach(*Handle) error { return nil }
 
 // startEngine starts in.
 func startEngine(in *exec.Cmd) error { return in.Start() }
