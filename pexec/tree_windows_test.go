@@ -1,0 +1,418 @@
+package pexec_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/windows"
+
+	"github.com/pexec-dev/pexec/internal/testhelper"
+	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
+)
+
+func init() {
+	// grandchild-stdout: starts a sleeping helper that inherits its
+	// stdout, prints that grandchild's PID and sleeps: the grandchild
+	// holds the pipe os/exec reads the child's output from.
+	testhelper.Register("grandchild-stdout", func([]string) int {
+		c := pexectest.Command("sleep")
+		c.Stdout = os.Stdout
+		if err := c.Start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		fmt.Println(c.Process.Pid)
+		time.Sleep(time.Hour)
+		return 0
+	})
+	// ignore-interrupt: ignores os.Interrupt (CTRL_BREAK_EVENT), says
+	// "ready" and sleeps.
+	testhelper.Register("ignore-interrupt", func([]string) int {
+		signal.Ignore(os.Interrupt)
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
+		return 0
+	})
+	// interrupt-ok: says "ready", then exits with code 7 on os.Interrupt
+	// (CTRL_BREAK_EVENT on Windows).
+	testhelper.Register("interrupt-ok", func([]string) int {
+		c := make(chan os.Signal, 1)
+		signal.Notify(c, os.Interrupt)
+		fmt.Println("ready")
+		<-c
+		return 7
+	})
+}
+
+// underWine reports whether the tests run under Wine (its ntdll exports
+// wine_get_version), which does not do everything Windows does.
+func underWine() bool {
+	return windows.NewLazySystemDLL("ntdll.dll").NewProc("wine_get_version").Find() == nil
+}
+
+// TreeSupport and Start on Windows: TreeJob (and TreeAuto, which gives it);
+// the Linux modes are unsupported, and Start says so without starting
+// anything.
+func TestTreeModesWindows(t *testing.T) {
+	tests := []struct {
+		mode      pexec.TreeMode
+		support   string
+		start     string
+		got, name string
+	}{
+		{pexec.TreeNone, "nil", "nil", "none", "none"},
+		{pexec.TreeAuto, "nil", "nil", "job", "auto"},
+		{pexec.TreeJob, "nil", "nil", "job", "job"},
+		{pexec.TreeGroup, "ErrUnsupported", "ErrUnsupported", "", "group"},
+		{pexec.TreeCgroup, "ErrUnsupported", "ErrUnsupported", "", "cgroup"},
+		{pexec.TreeMode(99), "ErrInvalid", "ErrInvalid", "", "TreeMode(99)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := pexectest.Command("exit", "0")
+			c.Tree = tc.mode
+			err := c.Start()
+			got := []string{errName(pexec.TreeSupport(tc.mode)), errName(err), tc.mode.String(), ""}
+			if err == nil {
+				got[3] = c.Handle().Tree().String()
+				c.Wait()
+			} else if c.Process != nil {
+				t.Errorf("Start failed (%v), yet started pid %d", err, c.Process.Pid)
+			}
+			if diff := cmp.Diff([]string{tc.support, tc.start, tc.name, tc.got}, got); diff != "" {
+				t.Errorf("TreeSupport, Start, String, Tree: (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// startTree starts helper "grandchild" in a job (TreeJob, or TreeAuto)
+// and returns it with a Handle to the grandchild, once the grandchild
+// runs.
+func startTree(t *testing.T, c *pexec.Cmd) (grandchild *pexec.Handle) {
+	t.Helper()
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startChild(t, c)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	pid, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		t.Fatalf("grandchild's PID: %q, %v", line, err)
+	}
+	g, err := pexec.Open(pid)
+	if err != nil {
+		t.Fatalf("Open(grandchild %d): %v", pid, err)
+	}
+	t.Cleanup(func() { g.Kill(); g.Close() })
+	return g
+}
+
+// awaitTreeDone waits, for testTimeout at most, for TreeDone.
+func awaitTreeDone(t *testing.T, h *pexec.Handle) {
+	t.Helper()
+	select {
+	case <-h.TreeDone():
+	case <-time.After(testTimeout):
+		n, err := pexec.ActiveInTree(h)
+		t.Fatalf("TreeDone not closed after %v (%d processes left, %v)", testTimeout, n, err)
+	}
+}
+
+// A TreeJob child and its grandchild are in the job from their start; each
+// way of ending the tree ends both (exit code 1, as TerminateJobObject
+// gives), closes TreeDone, and lets Cmd.Wait return.
+func TestTreeJobEnds(t *testing.T) {
+	tests := []struct {
+		name string
+		tree pexec.TreeMode
+		end  func(t *testing.T, c *pexec.Cmd, cancel context.CancelFunc) error
+	}{
+		{"KillTree", pexec.TreeJob, func(t *testing.T, c *pexec.Cmd, _ context.CancelFunc) error {
+			return c.Handle().KillTree()
+		}},
+		{"SignalTree(os.Kill)", pexec.TreeAuto, func(t *testing.T, c *pexec.Cmd, _ context.CancelFunc) error {
+			return c.Handle().SignalTree(os.Kill)
+		}},
+		{"Stop", pexec.TreeJob, func(t *testing.T, c *pexec.Cmd, _ context.CancelFunc) error {
+			// No console process group of its own: no graceful step,
+			// so the kill comes at once, not after the grace.
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			st, err := c.Handle().Stop(ctx, time.Hour)
+			if err == nil && st.ExitCode() != 1 {
+				t.Errorf("Stop: %v, want exit status 1", st)
+			}
+			return err
+		}},
+		{"context", pexec.TreeJob, func(t *testing.T, c *pexec.Cmd, cancel context.CancelFunc) error {
+			cancel()
+			return nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			c := pexectest.CommandContext(ctx, "grandchild")
+			c.Tree = tc.tree
+			g := startTree(t, c)
+			h := c.Handle()
+			if h.Tree() != pexec.TreeJob {
+				t.Fatalf("Tree() = %v, want job", h.Tree())
+			}
+			// Wine's IsProcessInJob wants PROCESS_QUERY_INFORMATION, which
+			// Open does not ask for (Windows takes the LIMITED right).
+			gq, err := windows.OpenProcess(windows.PROCESS_QUERY_INFORMATION, false, uint32(g.Pid()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer windows.CloseHandle(gq)
+			for who, ph := range map[string]windows.Handle{"child": processHandle(t, h), "grandchild": gq} {
+				if in, err := pexec.InTreeJob(h, ph); !in || err != nil {
+					t.Errorf("%s in the job: %v, %v", who, in, err)
+				}
+			}
+			if n, err := pexec.ActiveInTree(h); n != 2 || err != nil {
+				t.Errorf("processes in the job: %d, %v; want 2", n, err)
+			}
+			if err := h.SignalTree(syscall.Signal(0)); err != nil {
+				t.Errorf("SignalTree(0) while the tree runs: %v", err)
+			}
+			if err := tc.end(t, c, cancel); err != nil {
+				t.Fatal(err)
+			}
+			awaitTreeDone(t, h)
+			gst, err := g.WaitContext(testContext(t))
+			if err != nil || gst.ExitCode() != 1 {
+				t.Errorf("grandchild: %v, %v; want exit status 1", gst, err)
+			}
+			if err := c.Wait(); err == nil || err.Error() != "exit status 1" {
+				t.Errorf("Cmd.Wait: %v, want exit status 1", err)
+			}
+			after := []string{errName(h.KillTree()), errName(h.SignalTree(syscall.Signal(0)))}
+			if diff := cmp.Diff([]string{"ErrProcessDone", "ErrProcessDone"}, after); diff != "" {
+				t.Errorf("KillTree, SignalTree(0) once the tree is done: (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A TreeNone child's descendants are on their own: the tree methods say
+// there is no tree.
+func TestTreeNoneWindows(t *testing.T) {
+	c := pexectest.Command("sleep")
+	startChild(t, c)
+	h := c.Handle()
+	got := []string{h.Tree().String(), errName(h.KillTree()), fmt.Sprint(h.TreeDone() == nil)}
+	if diff := cmp.Diff([]string{"none", "ErrInvalid", "true"}, got); diff != "" {
+		t.Errorf("Tree, KillTree, TreeDone is nil: (-want +got):\n%s", diff)
+	}
+}
+
+// The golang/go#23019 hang: a CommandContext whose grandchild holds the
+// output pipe. With a tree, the context's cancellation kills the whole
+// job, the pipe closes, and Wait returns; nothing is left.
+func TestTreeJobCancelGrandchildHoldsStdout(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := pexectest.CommandContext(ctx, "grandchild-stdout")
+	c.Tree = pexec.TreeJob
+	pr, pw := io.Pipe()
+	c.Stdout = pw // not an *os.File: os/exec copies, and Wait waits for EOF
+	startChild(t, c)
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	pid, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		t.Fatalf("grandchild's PID: %q, %v", line, err)
+	}
+	g, err := pexec.Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	go io.Copy(io.Discard, pr)
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "exit status 1" {
+			t.Errorf("Wait: %v, want exit status 1", err)
+		}
+	case <-time.After(testTimeout):
+		g.Kill()
+		t.Fatalf("Wait hung %v after the cancellation: the grandchild holds the pipe", testTimeout)
+	}
+	pw.Close()
+	awaitTreeDone(t, c.Handle())
+	if g.Alive() {
+		t.Error("the grandchild outlived the cancellation")
+	}
+}
+
+// startReady starts c, a helper that says "ready" once it has set up its
+// signal handling, in a job and a console process group of its own, and
+// waits for the word.
+func startReady(t *testing.T, c *pexec.Cmd) {
+	t.Helper()
+	c.Tree = pexec.TreeJob
+	c.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_NEW_PROCESS_GROUP}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startChild(t, c)
+	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("%q, %v; want ready", line, err)
+	}
+}
+
+// Stop's graceful step on Windows: a child started with
+// CREATE_NEW_PROCESS_GROUP gets CTRL_BREAK_EVENT (os.Interrupt in a Go
+// program) and may exit by itself within the grace. Wine 8.0 cannot show
+// it: its GenerateConsoleCtrlEvent fails (Invalid access without a
+// console, Invalid handle with one), so the test skips there, saying so.
+func TestStopCtrlBreak(t *testing.T) {
+	c := pexectest.Command("interrupt-ok")
+	startReady(t, c)
+	if err := c.Handle().Signal(os.Interrupt); err != nil && underWine() {
+		t.Skipf("Wine cannot send CTRL_BREAK_EVENT (Signal(os.Interrupt): %v); Windows delivers it to the console process group", err)
+	}
+	st, err := c.Handle().Stop(testContext(t), testTimeout/2)
+	if err != nil || st.ExitCode() != 7 {
+		t.Errorf("Stop: %v, %v; want exit status 7 (the child's own exit on os.Interrupt)", st, err)
+	}
+}
+
+// Stop is certain: a graceful step that is ignored (Windows) or cannot be
+// sent (Wine, which has no GenerateConsoleCtrlEvent to speak of) is
+// followed by the kill of the whole job.
+func TestStopCertainWindows(t *testing.T) {
+	c := pexectest.Command("ignore-interrupt")
+	startReady(t, c)
+	st, err := c.Handle().Stop(testContext(t), 100*time.Millisecond)
+	if err != nil || st.ExitCode() != 1 {
+		t.Errorf("Stop: %v, %v; want exit status 1 (TerminateJobObject)", st, err)
+	}
+	awaitTreeDone(t, c.Handle())
+}
+
+// 100 children waited for at once hold 2 OS threads of the exit waiter (one
+// per 63), not one each as os/exec's waits do. The os/exec way is measured
+// after, with fewer children, to show that the count sees blocked waits
+// (after, so that the threads it leaves idle cannot hide pexec's).
+func TestWaitThreads(t *testing.T) {
+	const n, m = 100, 20
+	helper := pexectest.Command("echo")
+	// The children exit when their stdin, one pipe for all, closes: no
+	// copying goroutine (which would block a thread in ReadFile each).
+	stdin := func() (r, w *os.File) {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close(); w.Close() })
+		return r, w
+	}
+
+	r, w := stdin()
+	cmds := make([]*pexec.Cmd, n)
+	for i := range cmds {
+		cmds[i] = pexectest.Command("echo")
+		cmds[i].Stdin = r
+		startChild(t, cmds[i])
+	}
+	before := threadCount(t)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i, c := range cmds {
+		wg.Go(func() { errs[i] = c.Wait() })
+	}
+	deadline := time.Now().Add(testTimeout)
+	for {
+		if p, _ := pexec.ExitWaits(); p == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			p, _ := pexec.ExitWaits()
+			t.Fatalf("the exit waiter watches %d processes after %v, want %d", p, testTimeout, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	during := threadCount(t)
+	_, batches := pexec.ExitWaits()
+	w.Close()
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("child %d: %v", i, err)
+		}
+	}
+	t.Logf("pexec: %d children waited for: %d threads before the waits, %d during (%d batches)", n, before, during, batches)
+	if batches != 2 || during-before > 10 {
+		t.Errorf("%d waits: %d batches, %d more threads; want 2 batches, a few threads", n, batches, during-before)
+	}
+
+	r, w = stdin()
+	xs := make([]*exec.Cmd, m)
+	for i := range xs {
+		xs[i] = exec.Command(helper.Path, helper.Args[1:]...)
+		xs[i].Env, xs[i].Stdin = helper.Env, r
+		if err := xs[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := threadCount(t)
+	for _, x := range xs {
+		wg.Go(func() { x.Wait() })
+	}
+	osexec := base
+	for deadline := time.Now().Add(testTimeout); osexec-base < m/2 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		osexec = threadCount(t)
+	}
+	w.Close()
+	wg.Wait()
+	t.Logf("os/exec: %d children waited for: %d threads before the waits, %d during", m, base, osexec)
+	if osexec-base < m/2 {
+		t.Fatalf("os/exec's %d waits added %d threads: the count does not see threads blocked in a wait", m, osexec-base)
+	}
+}
+
+// threadCount returns the number of threads of the test process.
+func threadCount(t *testing.T) int {
+	t.Helper()
+	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPTHREAD, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer windows.CloseHandle(snap)
+	self := windows.GetCurrentProcessId()
+	n := 0
+	e := windows.ThreadEntry32{Size: uint32(unsafe.Sizeof(windows.ThreadEntry32{}))}
+	for err := windows.Thread32First(snap, &e); err == nil; err = windows.Thread32Next(snap, &e) {
+		if e.OwnerProcessID == self {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("no thread found for the test process")
+	}
+	return n
+}
