@@ -59,8 +59,10 @@ var jobs struct {
 }
 
 // newJob creates a job object associated with the port, and its tree,
-// which the port's reader watches from now on.
-func newJob() (*jobTree, error) {
+// which the port's reader watches from now on. With killOnClose, closing
+// the job's HANDLE, which only this process holds (it is not inheritable),
+// kills its processes: the system closes it when this process exits.
+func newJob(killOnClose bool) (*jobTree, error) {
 	jobs.mu.Lock()
 	defer jobs.mu.Unlock()
 	if jobs.port == 0 {
@@ -74,6 +76,14 @@ func newJob() (*jobTree, error) {
 	job, err := windows.CreateJobObject(nil, nil)
 	if err != nil {
 		return nil, os.NewSyscallError("CreateJobObject", err)
+	}
+	if killOnClose {
+		var limit windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION
+		limit.BasicLimitInformation.LimitFlags = windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+		if _, err := windows.SetInformationJobObject(job, windows.JobObjectExtendedLimitInformation, uintptr(unsafe.Pointer(&limit)), uint32(unsafe.Sizeof(limit))); err != nil {
+			windows.CloseHandle(job)
+			return nil, os.NewSyscallError("SetInformationJobObject", err)
+		}
 	}
 	jobs.next++
 	info := jobObjectAssociateCompletionPort{CompletionKey: jobs.next, CompletionPort: jobs.port}

@@ -60,9 +60,19 @@ func TreeSupport(mode TreeMode) error {
 }
 
 // planTree chooses the containment of a child started with attr and
-// returns the SysProcAttr to start it with: attr itself without a tree,
-// else a copy (the caller's is never modified).
-func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+// returns the SysProcAttr to start it with: attr itself without a tree or
+// parent-death signal to add, else a copy (the caller's is never
+// modified). dieWithParent (Cmd.DieWithParent) adds SIGKILL as the child's
+// parent-death signal, unless attr has one.
+func planTree(mode TreeMode, dieWithParent bool, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+	if dieWithParent && (attr == nil || attr.Pdeathsig == 0) {
+		var cp syscall.SysProcAttr
+		if attr != nil {
+			cp = *attr
+		}
+		cp.Pdeathsig = syscall.SIGKILL
+		attr = &cp
+	}
 	switch mode {
 	case TreeNone:
 		return nil, attr, nil

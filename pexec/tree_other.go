@@ -31,9 +31,12 @@ func TreeSupport(mode TreeMode) error {
 	return fmt.Errorf("pexec: TreeMode(%d): %w", int(mode), os.ErrInvalid)
 }
 
-func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+func planTree(mode TreeMode, dieWithParent bool, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
 	if err := TreeSupport(mode); err != nil {
 		return nil, nil, err
+	}
+	if dieWithParent {
+		return nil, nil, fmt.Errorf("pexec: Cmd.DieWithParent needs Linux or Windows: %w", errors.ErrUnsupported)
 	}
 	return nil, attr, nil
 }

@@ -49,9 +49,15 @@ func TreeSupport(mode TreeMode) error {
 // planTree makes the job of a child started with attr and returns the
 // SysProcAttr to start it with: attr itself without a job, else a copy
 // (the caller's is never modified) that creates the child suspended.
-func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+// dieWithParent (Cmd.DieWithParent) needs a job, which gets
+// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: the child is then in one whatever
+// mode says.
+func planTree(mode TreeMode, dieWithParent bool, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
 	if err := TreeSupport(mode); err != nil {
 		return nil, nil, err
+	}
+	if dieWithParent {
+		mode = TreeJob
 	}
 	p := &treePlan{mode: mode}
 	if attr != nil {
@@ -60,10 +66,10 @@ func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.Sys
 	if mode == TreeNone {
 		return p, attr, nil
 	}
-	t, err := newJob()
+	t, err := newJob(dieWithParent)
 	if err != nil {
 		if mode == TreeJob {
-			return nil, nil, fmt.Errorf("pexec: Cmd.Tree is TreeJob: %w", err)
+			return nil, nil, fmt.Errorf("pexec: Cmd.Tree is TreeJob, or DieWithParent is set: %w", err)
 		}
 		return p, attr, nil // TreeAuto: no tree; Tree() says TreeNone
 	}
@@ -125,7 +131,7 @@ func (p *treePlan) attach(h *Handle) error {
 	}
 	p.abort()
 	if p.mode == TreeJob {
-		return fmt.Errorf("pexec: Cmd.Tree is TreeJob: %w", err)
+		return fmt.Errorf("pexec: Cmd.Tree is TreeJob, or DieWithParent is set: %w", err)
 	}
 	// TreeAuto: the job could not take the child (a job of the caller's
 	// that forbids nesting, before Windows 8); it runs without a tree.
