@@ -3,6 +3,7 @@ package pexec
 import (
 	"os"
 	"sync"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
@@ -115,8 +116,14 @@ func readPort(port windows.Handle) {
 		var ov *windows.Overlapped
 		err := windows.GetQueuedCompletionStatus(port, &msg, &key, &ov, portRecheckMsec)
 		if err != nil {
-			if ov != nil {
+			switch {
+			case ov != nil:
 				continue // a failed I/O: none is ever started on this port
+			case err != windows.WAIT_TIMEOUT:
+				// The port cannot be read (it is never closed, so this
+				// should not happen): count as if it had been silent,
+				// without spinning.
+				time.Sleep(portRecheckMsec * time.Millisecond)
 			}
 			// Silent for a while: count every tree's processes.
 			jobs.mu.Lock()
