@@ -72,8 +72,12 @@ func childHandle(p *os.Process) *Handle {
 	return h
 }
 
+// childMode is the mode of a Cmd child's Handle here.
+func childMode() Mode { return ModeHandle }
+
 // errReleased is what control reports once Cmd.Wait has reaped a Cmd
-// child and let its HANDLE go: the outcome is settled.
+// child and let its HANDLE go (or a Handle was made for a child already
+// reaped, by Wrap): the outcome is settled.
 var errReleased = errors.New("pexec: the process HANDLE was released after the reap")
 
 // control runs fn with the process HANDLE while holding a reference to
@@ -81,8 +85,11 @@ var errReleased = errors.New("pexec: the process HANDLE was released after the r
 // errReleased after Cmd.Wait's reap.
 func (h *Handle) control(fn func(ph windows.Handle)) error {
 	o := h.sys.own
-	if o == nil {
+	switch {
+	case o == nil && h.sys.err != nil:
 		return h.sys.err
+	case o == nil:
+		return errReleased
 	}
 	if !o.acquire() {
 		if h.phase() == phaseClosed {
@@ -190,7 +197,10 @@ const exitPollMsec = 50
 func (h *Handle) awaitExit(stop, closed <-chan struct{}) error {
 	o := h.sys.own
 	if o == nil {
-		return h.sys.err
+		if err := h.control(nil); err != errReleased {
+			return err
+		}
+		return nil // made for a reaped child: it has exited
 	}
 	for {
 		ch, err := o.watch()
