@@ -416,3 +416,63 @@ func threadCount(t *testing.T) int {
 	}
 	return n
 }
+
+// Descendants whose parent has exited stay in the job: KillTree reaches
+// them (taskkill /T, which walks parent PIDs, cannot), and TreeDone waits
+// for them.
+func TestTreeJobOrphans(t *testing.T) {
+	c := pexectest.Command("die-parent")
+	c.Tree = pexec.TreeJob
+	in, err := c.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	startChild(t, c)
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if f := strings.Fields(line); err != nil || len(f) != 2 {
+		t.Fatalf("die-parent: %q, %v; want two PIDs", line, err)
+	}
+	fmt.Fprintln(in) // the tree's leader exits, its child and grandchild run on
+	if err := c.Wait(); err != nil {
+		t.Fatalf("the leader: %v", err)
+	}
+	h := c.Handle()
+	if n, err := pexec.ActiveInTree(h); n != 2 || err != nil {
+		t.Fatalf("after the leader's exit: %d processes in the job, %v; want 2", n, err)
+	}
+	select {
+	case <-h.TreeDone():
+		t.Fatal("TreeDone closed while the leader's descendants run")
+	default:
+	}
+	if err := h.KillTree(); err != nil {
+		t.Fatal(err)
+	}
+	awaitTreeDone(t, h)
+}
+
+// cmd /c start /b: a program cmd starts and leaves running is in the job
+// too; the tree is done only when it has exited, and KillTree ends it.
+func TestTreeJobCmdStart(t *testing.T) {
+	helper := pexectest.Command("sleep")
+	c := pexec.Command("cmd")
+	c.SysProcAttr = &syscall.SysProcAttr{CmdLine: `cmd /c start "" /b "` + helper.Path + `" "-test.run=^$" "--"`}
+	c.Env = helper.Env
+	c.Tree = pexec.TreeJob
+	if err := c.Run(); err != nil {
+		t.Fatalf("cmd /c start: %v", err)
+	}
+	h := c.Handle()
+	t.Cleanup(func() { h.KillTree() })
+	if n, err := pexec.ActiveInTree(h); n != 1 || err != nil {
+		t.Fatalf("after cmd's exit: %d processes in the job, %v; want 1, the program start left running", n, err)
+	}
+	if err := h.KillTree(); err != nil {
+		t.Fatal(err)
+	}
+	awaitTreeDone(t, h)
+}
