@@ -346,3 +346,45 @@ func TestFromProcessWindows(t *testing.T) {
 		t.Errorf("FromProcess after exec's Wait = %v, want ErrInvalid (its HANDLE is released)", err)
 	}
 }
+
+// What Windows does not have returns errors.ErrUnsupported, never a guess.
+func TestUnsupportedWindows(t *testing.T) {
+	c := pexectest.Command("sleep")
+	startChild(t, c)
+	h := c.Handle()
+	other, err := pexec.Open(c.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	same, err := h.SameProcess(h)
+	if !same || err != nil {
+		t.Errorf("SameProcess(itself) = %v, %v; want true", same, err)
+	}
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Parent", func() error { _, err := pexec.Parent(); return err }},
+		{"FromFile", func() error { _, err := pexec.FromFile(os.Stdin); return err }},
+		{"PeerHandle", func() error { _, err := pexec.PeerHandle(nil); return err }},
+		{"OpenID", func() error { _, err := pexec.OpenID(c.Process.Pid, 1); return err }},
+		{"ID", func() error { _, err := h.ID(); return err }},
+		{"Identity", func() error { _, err := h.Identity(); return err }},
+		{"SameProcess", func() error { _, err := h.SameProcess(other); return err }},
+		{"Info", func() error { _, err := h.Info(); return err }},
+		{"File", func() error { _, err := h.File(); return err }},
+		{"SignalGroup", func() error { return h.SignalGroup(os.Kill) }},
+		{"GetFD", func() error { _, err := h.GetFD(0); return err }},
+		{"Signal(SIGHUP)", func() error { return h.Signal(syscall.SIGHUP) }},
+		{"Signal(SIGTERM)", func() error { return h.Signal(syscall.SIGTERM) }},
+	}
+	for _, tc := range tests {
+		if got := errName(tc.call()); got != "ErrUnsupported" {
+			t.Errorf("%s: %s, want ErrUnsupported", tc.name, got)
+		}
+	}
+	if !h.Alive() {
+		t.Error("the child did not survive the unsupported calls")
+	}
+}
