@@ -388,3 +388,23 @@ func TestUnsupportedWindows(t *testing.T) {
 		t.Error("the child did not survive the unsupported calls")
 	}
 }
+
+// The Handle owns its HANDLE: cmd.Process.Release, which lets the
+// os.Process's go, leaves the Handle working.
+func TestReleaseWindows(t *testing.T) {
+	c := pexectest.Command("sleep")
+	startChild(t, c)
+	h := c.Handle()
+	if err := c.Process.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if !h.Alive() {
+		t.Fatal("not alive after Release")
+	}
+	if err := h.Kill(); err != nil {
+		t.Fatalf("Kill after Release: %v", err)
+	}
+	if st, err := h.WaitContext(testContext(t)); err != nil || st.ExitCode() != 1 {
+		t.Errorf("Wait after Release = %v, %v; want exit status 1", st, err)
+	}
+}
