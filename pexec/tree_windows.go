@@ -110,12 +110,13 @@ func (p *treePlan) attach(h *Handle) error {
 		return nil
 	}
 	var err error
+	t.hold(h)
 	if cerr := h.control(func(ph windows.Handle) {
 		if aerr := windows.AssignProcessToJobObject(t.job.h, ph); aerr != nil {
 			err = os.NewSyscallError("AssignProcessToJobObject", aerr)
 			return
 		}
-		t.start(h)
+		t.attached.Store(true)
 		h.tree = t
 		if !p.suspended {
 			err = resumeProcess(ph)
@@ -176,15 +177,13 @@ type jobTree struct {
 func (t *jobTree) mode() TreeMode               { return TreeJob }
 func (t *jobTree) done(*Handle) <-chan struct{} { return t.empty }
 
-// start records that h's process is in the job. The tree keeps a
-// reference to the leader's HANDLE until the job is empty: the leader's
-// PID, which is its console process group's ID, then names no other
-// process.
-func (t *jobTree) start(h *Handle) {
+// hold takes, before h's process joins the job, the reference the tree
+// keeps to the leader's HANDLE until the job is empty: the leader's PID,
+// which is its console process group's ID, then names no other process.
+func (t *jobTree) hold(h *Handle) {
 	if h.sys.own.acquire() {
 		t.leader = h.sys.own
 	}
-	t.attached.Store(true)
 }
 
 // signal sends what Windows has of sig to every process of the job: os.Kill
@@ -259,4 +258,8 @@ func (t *jobTree) settle() {
 func (t *jobTree) discard() {
 	forget(t)
 	t.job.close()
+	if t.leader != nil {
+		t.leader.release()
+		t.leader = nil
+	}
 }
