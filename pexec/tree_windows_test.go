@@ -49,6 +49,7 @@ func init() {
 	})
 	// interrupt-ok: says "ready", then exits with code 7 on os.Interrupt
 	// (CTRL_BREAK_EVENT on Windows).
+	testhelper.Register("wait-threads", waitThreads)
 	testhelper.Register("interrupt-ok", func([]string) int {
 		c := make(chan os.Signal, 1)
 		signal.Notify(c, os.Interrupt)
@@ -313,94 +314,106 @@ func TestStopCertainWindows(t *testing.T) {
 	awaitTreeDone(t, c.Handle())
 }
 
-// 100 children waited for at once hold 2 OS threads of the exit waiter (one
-// per 63), not one each as os/exec's waits do. The os/exec way is measured
-// after, with fewer children, to show that the count sees blocked waits
-// (after, so that the threads it leaves idle cannot hide pexec's).
-func TestWaitThreads(t *testing.T) {
-	const n, m = 100, 20
-	helper := pexectest.Command("echo")
-	// The children exit when their stdin, one pipe for all, closes: no
-	// copying goroutine (which would block a thread in ReadFile each).
-	stdin := func() (r, w *os.File) {
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { r.Close(); w.Close() })
-		return r, w
-	}
+// threadsReport is what helper wait-threads measured.
+type threadsReport struct {
+	Before, During, Batches int
+	Err                     string
+}
 
-	r, w := stdin()
-	cmds := make([]*pexec.Cmd, n)
-	for i := range cmds {
-		cmds[i] = pexectest.Command("echo")
-		cmds[i].Stdin = r
-		startChild(t, cmds[i])
+// waitThreads, the body of helper wait-threads: it starts n children that
+// exit when their stdin, one pipe for all, closes (no copying goroutine,
+// which would block a thread in ReadFile each), waits for them all at once
+// (with pexec's Cmd.Wait, or os/exec's), and counts its threads before and
+// during the waits. It runs in a process of its own, so that no thread
+// left idle by another test can stand in for one the waits block.
+func waitThreads(args []string) int {
+	n, _ := strconv.Atoi(args[1])
+	var rep threadsReport
+	defer func() { testhelper.Report(rep) }()
+	r, w, err := os.Pipe()
+	if err != nil {
+		rep.Err = err.Error()
+		return 0
 	}
-	before := threadCount(t)
+	defer r.Close()
+	defer w.Close()
+	var waits []func() error
+	for range n {
+		c := pexectest.Command("echo")
+		c.Stdin = r
+		if args[0] == "os/exec" {
+			x := exec.Command(c.Path, c.Args[1:]...)
+			x.Env, x.Stdin = c.Env, r
+			if err := x.Start(); err != nil {
+				rep.Err = err.Error()
+				return 0
+			}
+			waits = append(waits, x.Wait)
+			continue
+		}
+		if err := c.Start(); err != nil {
+			rep.Err = err.Error()
+			return 0
+		}
+		waits = append(waits, c.Wait)
+	}
+	rep.Before = threadCount()
 	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i, c := range cmds {
-		wg.Go(func() { errs[i] = c.Wait() })
+	for _, wait := range waits {
+		wg.Go(func() { wait() })
 	}
-	deadline := time.Now().Add(testTimeout)
-	for {
-		if p, _ := pexec.ExitWaits(); p == n {
+	// pexec: until every wait is parked on the exit waiter. os/exec: until
+	// the waits hold half as many threads as children, at most 30 s.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		p, _ := pexec.ExitWaits()
+		if args[0] == "pexec" && p == n || args[0] == "os/exec" && threadCount()-rep.Before >= n/2 {
 			break
 		}
-		if time.Now().After(deadline) {
-			p, _ := pexec.ExitWaits()
-			t.Fatalf("the exit waiter watches %d processes after %v, want %d", p, testTimeout, n)
-		}
-		time.Sleep(time.Millisecond)
 	}
-	during := threadCount(t)
-	_, batches := pexec.ExitWaits()
+	rep.During = threadCount()
+	_, rep.Batches = pexec.ExitWaits()
 	w.Close()
 	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("child %d: %v", i, err)
-		}
-	}
-	t.Logf("pexec: %d children waited for: %d threads before the waits, %d during (%d batches)", n, before, during, batches)
-	if batches != 2 || during-before > 10 {
-		t.Errorf("%d waits: %d batches, %d more threads; want 2 batches, a few threads", n, batches, during-before)
-	}
+	return 0
+}
 
-	r, w = stdin()
-	xs := make([]*exec.Cmd, m)
-	for i := range xs {
-		xs[i] = exec.Command(helper.Path, helper.Args[1:]...)
-		xs[i].Env, xs[i].Stdin = helper.Env, r
-		if err := xs[i].Start(); err != nil {
-			t.Fatal(err)
-		}
+// 100 children waited for at once hold 2 OS threads of the exit waiter (one
+// per 63), not one each as os/exec's waits do. The os/exec way is measured
+// too, with fewer children, to show that the count sees threads blocked in
+// waits.
+func TestWaitThreads(t *testing.T) {
+	tests := []struct {
+		how string
+		n   int
+	}{
+		{"pexec", 100},
+		{"os/exec", 30},
 	}
-	base := threadCount(t)
-	for _, x := range xs {
-		wg.Go(func() { x.Wait() })
-	}
-	osexec := base
-	for deadline := time.Now().Add(testTimeout); osexec-base < m/2 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-		osexec = threadCount(t)
-	}
-	w.Close()
-	wg.Wait()
-	t.Logf("os/exec: %d children waited for: %d threads before the waits, %d during", m, base, osexec)
-	if osexec-base < m/2 {
-		t.Fatalf("os/exec's %d waits added %d threads: the count does not see threads blocked in a wait", m, osexec-base)
+	for _, tc := range tests {
+		t.Run(tc.how, func(t *testing.T) {
+			var rep threadsReport
+			testhelper.RunReport(testContext(t), t, nil, &rep, "wait-threads", tc.how, strconv.Itoa(tc.n))
+			if rep.Err != "" {
+				t.Fatal(rep.Err)
+			}
+			t.Logf("%s: %d children waited for at once: %d threads before the waits, %d during (%d batches of the exit waiter)", tc.how, tc.n, rep.Before, rep.During, rep.Batches)
+			added := rep.During - rep.Before
+			switch {
+			case tc.how == "pexec" && (rep.Batches != 2 || added > 10):
+				t.Errorf("%d waits: %d batches, %d threads added; want 2 batches, a few threads", tc.n, rep.Batches, added)
+			case tc.how == "os/exec" && added < tc.n/2:
+				t.Errorf("os/exec's %d waits added %d threads: the count does not see threads blocked in a wait", tc.n, added)
+			}
+		})
 	}
 }
 
-// threadCount returns the number of threads of the test process.
-func threadCount(t *testing.T) int {
-	t.Helper()
+// threadCount returns the number of threads of the calling process, or
+// -1 if the system cannot list them.
+func threadCount() int {
 	snap, err := windows.CreateToolhelp32Snapshot(windows.TH32CS_SNAPTHREAD, 0)
 	if err != nil {
-		t.Fatal(err)
+		return -1
 	}
 	defer windows.CloseHandle(snap)
 	self := windows.GetCurrentProcessId()
@@ -412,7 +425,7 @@ func threadCount(t *testing.T) int {
 		}
 	}
 	if n == 0 {
-		t.Fatal("no thread found for the test process")
+		return -1
 	}
 	return n
 }
