@@ -4,5 +4,9 @@ package pexec
 
 import "syscall"
 
-// gracefulSignal is Stop's first step: SIGTERM.
-const gracefulSignal = syscall.SIGTERM
+// termCont is the stop ladder's graceful step on Unix.
+var termCont = []syscall.Signal{syscall.SIGTERM, syscall.SIGCONT}
+
+// gracefulSignals returns the stop ladder's graceful step: SIGTERM, then
+// SIGCONT, so that a stopped process can act on the SIGTERM.
+func (h *Handle) gracefulSignals() []syscall.Signal { return termCont }

@@ -177,6 +177,13 @@ type jobTree struct {
 func (t *jobTree) mode() TreeMode               { return TreeJob }
 func (t *jobTree) done(*Handle) <-chan struct{} { return t.empty }
 
+// holds is true: a process cannot leave a job that does not allow
+// breakaway, and pexec's do not.
+func (t *jobTree) holds(*Handle) bool { return true }
+
+// reaped lets the job go, if it is empty, before Cmd.Wait returns.
+func (t *jobTree) reaped(*Handle) { t.check() }
+
 // hold takes, before h's process joins the job, the reference the tree
 // keeps to the leader's HANDLE until the job is empty: the leader's PID,
 // which is its console process group's ID, then names no other process.

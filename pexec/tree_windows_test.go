@@ -214,16 +214,23 @@ func TestTreeJobEnds(t *testing.T) {
 	}
 }
 
-// A TreeNone child's descendants are on their own: the tree methods say
-// there is no tree.
+// A TreeNone child's descendants are on their own: KillTree says there is
+// no tree, and TreeDone is the child's own exit.
 func TestTreeNoneWindows(t *testing.T) {
 	c := pexectest.Command("sleep")
 	startChild(t, c)
 	h := c.Handle()
-	got := []string{h.Tree().String(), errName(h.KillTree()), fmt.Sprint(h.TreeDone() == nil)}
-	if diff := cmp.Diff([]string{"none", "ErrInvalid", "true"}, got); diff != "" {
-		t.Errorf("Tree, KillTree, TreeDone is nil: (-want +got):\n%s", diff)
+	got := []string{h.Tree().String(), errName(h.KillTree())}
+	if diff := cmp.Diff([]string{"none", "ErrInvalid"}, got); diff != "" {
+		t.Errorf("Tree, KillTree: (-want +got):\n%s", diff)
 	}
+	select {
+	case <-h.TreeDone():
+		t.Fatal("TreeDone closed while the child runs")
+	default:
+	}
+	h.Kill()
+	awaitTreeDone(t, h)
 }
 
 // The golang/go#23019 hang: a CommandContext whose grandchild holds the
@@ -302,12 +309,18 @@ func TestStopCtrlBreak(t *testing.T) {
 }
 
 // Stop is certain: a graceful step that is ignored (Windows) or cannot be
-// sent (Wine, which has no GenerateConsoleCtrlEvent to speak of) is
-// followed by the kill of the whole job.
+// sent (Wine, which has no GenerateConsoleCtrlEvent to speak of: Stop then
+// reports it) is followed by the kill of the whole job.
 func TestStopCertainWindows(t *testing.T) {
 	c := pexectest.Command("ignore-interrupt")
 	startReady(t, c)
 	st, err := c.Handle().Stop(testContext(t), 100*time.Millisecond)
+	if err != nil && underWine() && strings.Contains(err.Error(), "GenerateConsoleCtrlEvent") {
+		// Wine cannot send the step; Stop reports it, and kills all
+		// the same.
+		t.Logf("Stop: %v", err)
+		err = nil
+	}
 	if err != nil || st.ExitCode() != 1 {
 		t.Errorf("Stop: %v, %v; want exit status 1 (TerminateJobObject)", st, err)
 	}
