@@ -165,6 +165,13 @@ func TestTreeJobEnds(t *testing.T) {
 			cancel()
 			return nil
 		}},
+		{"context with Grace", pexec.TreeJob, func(t *testing.T, c *pexec.Cmd, cancel context.CancelFunc) error {
+			// The ladder has no graceful step for a child without
+			// CREATE_NEW_PROCESS_GROUP: the kill comes at once, not
+			// after the hour.
+			cancel()
+			return nil
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,6 +179,9 @@ func TestTreeJobEnds(t *testing.T) {
 			defer cancel()
 			c := pexectest.CommandContext(ctx, "grandchild")
 			c.Tree = tc.tree
+			if strings.Contains(tc.name, "Grace") {
+				c.Grace = time.Hour
+			}
 			g := startTree(t, c)
 			h := c.Handle()
 			if h.Tree() != pexec.TreeJob {
@@ -288,6 +298,47 @@ func startReady(t *testing.T, c *pexec.Cmd) {
 	startChild(t, c)
 	if line, err := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("%q, %v; want ready", line, err)
+	}
+}
+
+// WaitDelay's final kill reaches the whole job: a Cancel of the caller's
+// that kills the child alone leaves the grandchild holding the output
+// pipe, and WaitDelay ends it.
+func TestTreeJobWaitDelay(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := pexectest.CommandContext(ctx, "grandchild-stdout")
+	c.Tree = pexec.TreeJob
+	c.Cancel = func() error { return c.Process.Kill() }
+	c.WaitDelay = 100 * time.Millisecond
+	pr, pw := io.Pipe()
+	c.Stdout = pw
+	startChild(t, c)
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	pid, perr := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || perr != nil {
+		t.Fatalf("grandchild's PID: %q, %v", line, err)
+	}
+	g, err := pexec.Open(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	go io.Copy(io.Discard, pr)
+	cancel()
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		t.Logf("Wait: %v", err)
+	case <-time.After(testTimeout):
+		g.Kill()
+		t.Fatalf("Wait hung %v after the cancellation", testTimeout)
+	}
+	pw.Close()
+	awaitTreeDone(t, c.Handle())
+	if _, err := g.WaitContext(testContext(t)); err != nil {
+		t.Errorf("the grandchild: %v", err)
 	}
 }
 
