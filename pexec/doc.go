@@ -34,13 +34,16 @@
 // # Lifetimes
 //
 // [Cmd.Tree] holds the child and its descendants together: in a cgroup v2
-// leaf of their own ([TreeCgroup]: none can escape) or in a process group
-// ([TreeGroup]: signalled through the leader's pidfd). [Handle.SignalTree],
+// leaf of their own ([TreeCgroup]: none can escape), in a process group
+// ([TreeGroup]: signalled through the leader's pidfd), or on Windows in a
+// job object ([TreeJob]). [Handle.SignalTree],
 // [Handle.KillTree] and [Handle.TreeDone] act on the tree, a
 // [CommandContext]'s cancellation kills it, and [Handle.Stop] stops a
 // process (or tree) gracefully first and certainly last. A child that sets
 // SysProcAttr.Pdeathsig is started from a thread that never exits, so the
 // signal comes when the parent process dies, not when some thread does.
+// [Cmd.DieWithParent] asks for that on both systems: on Linux for the
+// child (SIGKILL as its parent-death signal), on Windows for its whole job.
 //
 // # Modes and guarantees
 //

@@ -18,6 +18,15 @@ func ExitWaits() (processes, batches int) {
 	return processes, len(waiter.batches)
 }
 
+// SetAssignFails makes AssignProcessToJobObject fail with err until the
+// returned function is called, as where the caller's own job forbids
+// nesting (before Windows 8).
+func SetAssignFails(err error) (restore func()) {
+	old := assignProcess
+	assignProcess = func(windows.Handle, windows.Handle) error { return err }
+	return func() { assignProcess = old }
+}
+
 // SignalPastCheck sends sig as Signal does after its checks of the Handle,
 // as a Signal that passed them just before a Close would.
 func SignalPastCheck(h *Handle, sig syscall.Signal) error { return h.sysSignal(sig) }

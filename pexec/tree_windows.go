@@ -112,7 +112,7 @@ func (p *treePlan) attach(h *Handle) error {
 	var err error
 	t.hold(h)
 	if cerr := h.control(func(ph windows.Handle) {
-		if aerr := windows.AssignProcessToJobObject(t.job.h, ph); aerr != nil {
+		if aerr := assignProcess(t.job.h, ph); aerr != nil {
 			err = os.NewSyscallError("AssignProcessToJobObject", aerr)
 			return
 		}
@@ -144,6 +144,10 @@ func (p *treePlan) attach(h *Handle) error {
 	}
 	return nil
 }
+
+// assignProcess is AssignProcessToJobObject (a variable for the tests of
+// its failure).
+var assignProcess = windows.AssignProcessToJobObject
 
 // ntResumeProcess is ntdll's NtResumeProcess, which golang.org/x/sys/windows
 // does not wrap: it resumes every thread of a process.

@@ -553,3 +553,40 @@ func TestTreeJobCmdStart(t *testing.T) {
 	}
 	awaitTreeDone(t, h)
 }
+
+// A child that its job cannot take (as where the caller's own job forbids
+// nesting, before Windows 8): TreeAuto runs it without a tree, TreeJob
+// fails the Start, having killed it before it ran.
+func TestTreeJobAssignFails(t *testing.T) {
+	restore := pexec.SetAssignFails(windows.ERROR_ACCESS_DENIED)
+	defer restore()
+	tests := []struct {
+		mode          pexec.TreeMode
+		start, tree   string
+		exitCode, out string
+	}{
+		{pexec.TreeAuto, "nil", "none", "3", "out"},
+		{pexec.TreeJob, "ErrPermission", "", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			c := pexectest.Command("stderr", "", "3") // writes "out", exits with 3
+			c.Tree = tc.mode
+			var out strings.Builder
+			c.Stdout = &out
+			err := c.Start()
+			got := []string{errName(err), "", "", ""}
+			if err == nil {
+				got[1] = c.Handle().Tree().String()
+				c.Wait()
+				got[2] = strconv.Itoa(c.ProcessState.ExitCode())
+			} else if c.Process != nil || c.Handle() != nil {
+				t.Errorf("the failed Start left Process %v, Handle %v", c.Process, c.Handle())
+			}
+			got[3] = out.String()
+			if diff := cmp.Diff([]string{tc.start, tc.tree, tc.exitCode, tc.out}, got); diff != "" {
+				t.Errorf("Start, Tree, exit code, output: (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
