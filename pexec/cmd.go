@@ -291,10 +291,10 @@ func (c *Cmd) Start() error {
 	c.Process = in.Process
 	c.handle = childHandle(in.Process)
 	if err := plan.attach(c.handle); err != nil {
-		// The child must not run on without its tree (on Windows it has
-		// not run an instruction yet: it was created suspended). Kill and
-		// reap it, and fail the Start. (Cancel may run until the reap.)
-		in.Process.Kill()
+		// The child must not run on without its tree: attach has killed
+		// it (on Windows before it ran an instruction: it was created
+		// suspended). Reap it and fail the Start. (Cancel may run until
+		// the reap.)
 		close(started)
 		in.Wait()
 		c.Process, c.handle = nil, nil

@@ -24,8 +24,9 @@ import (
 
 // sysHandle is the Windows part of a Handle.
 type sysHandle struct {
-	own *ownedHandle // the process HANDLE; nil if it could not be had (err)
-	err error        // why own is nil
+	own  *ownedHandle // the process HANDLE; nil if it could not be had (err)
+	err  error        // why own is nil
+	proc *os.Process  // a Cmd child's, kept only when own is nil, to kill it
 
 	// group: the process leads a console process group of its own
 	// (started with CREATE_NEW_PROCESS_GROUP), which os.Interrupt
@@ -64,6 +65,7 @@ func childHandle(p *os.Process) *Handle {
 		return newOwnedHandle(dup, p.Pid, roleCmd)
 	}
 	h := newHandle(p.Pid, ModeHandle, roleCmd)
+	h.sys.proc = p
 	if err != nil {
 		h.sys.err = fmt.Errorf("pexec: pid %d: no HANDLE from its os.Process: %w", p.Pid, err)
 	} else {

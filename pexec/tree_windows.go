@@ -93,10 +93,34 @@ func (p *treePlan) abort() {
 }
 
 // attach gives h, the child's Handle, its tree: it assigns the suspended
-// child to the job and resumes it. An error means the child must not run:
-// Start then kills it and fails. With TreeAuto, a child the job cannot take
-// runs without a tree.
+// child to the job and resumes it. If it cannot, and the child must not run
+// without the tree, it kills the child and returns why: Start then reaps it
+// and fails. With TreeAuto, a child the job cannot take runs without a
+// tree.
 func (p *treePlan) attach(h *Handle) error {
+	err := p.attachJob(h)
+	if err != nil {
+		killUnattached(h)
+	}
+	return err
+}
+
+// killUnattached kills the child of h, which attach could not give its
+// tree: through its HANDLE (TerminateProcess), or, if the Handle has none,
+// through its os.Process, which holds one too (os.Process.Kill is
+// TerminateProcess on it).
+func killUnattached(h *Handle) {
+	if h.sys.own == nil {
+		if h.sys.proc != nil {
+			h.sys.proc.Kill()
+		}
+		return
+	}
+	h.control(func(ph windows.Handle) { windows.TerminateProcess(ph, killExitCode) })
+}
+
+// attachJob is attach but for the kill.
+func (p *treePlan) attachJob(h *Handle) error {
 	if h.sys.own == nil {
 		p.abort()
 		return h.sys.err
