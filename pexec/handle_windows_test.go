@@ -305,6 +305,16 @@ func TestOpenWindows(t *testing.T) {
 		if st2, err := h.Wait(); err != nil || st2.String() != st.String() {
 			t.Errorf("Wait after Cmd.Wait = %v, %v; want %v", st2, err, st)
 		}
+		// While a HANDLE to it is open, the exited process keeps its ID:
+		// Open finds it, exited, and Wait reads its exit code.
+		again, err := pexec.Open(c.Process.Pid)
+		if err != nil {
+			t.Fatalf("Open of the exited process, while h holds it: %v", err)
+		}
+		defer again.Close()
+		if st3, err := again.Wait(); again.Alive() || err != nil || st3.String() != st.String() {
+			t.Errorf("Open of the exited process: Alive %v, Wait %v, %v; want false, %v", again.Alive(), st3, err, st)
+		}
 	})
 	t.Run("self", func(t *testing.T) {
 		h, err := pexec.Open(os.Getpid())
