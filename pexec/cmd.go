@@ -120,6 +120,30 @@ type Cmd struct {
 	// output pipes open can no longer make Wait hang; [Handle.SignalTree],
 	// [Handle.KillTree], [Handle.TreeDone] and [Handle.Stop] act on it.
 	Tree TreeMode
+	// DieWithParent asks for the child to be killed when the calling
+	// process exits, however it exits (returning from main, os.Exit, a
+	// crash, a kill). The zero value, false, is os/exec's behaviour:
+	// children outlive their parent.
+	//
+	// On Windows the child and every process of its tree die: the child
+	// is put in a job (TreeJob, also when Tree is TreeNone) with
+	// JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE, whose only HANDLE is this
+	// process's, so the system kills the job's processes when the process
+	// exits and the HANDLE closes.
+	//
+	// On Linux the child alone dies: pexec sets SysProcAttr.Pdeathsig to
+	// SIGKILL (on its copy; a Pdeathsig the caller set is kept) and starts
+	// the child from a thread that never exits, so the signal comes when
+	// the process exits, not when some thread does. Linux has nothing that
+	// kills the rest of a tree when its owner dies: a cgroup (TreeCgroup)
+	// and a process group (TreeGroup) both outlive the process that made
+	// them, and a parent-death signal is a property each process sets for
+	// itself. The child's descendants live on unless they end on their own
+	// (when their pipes to the child close, for one). Only a PID namespace
+	// of the child's own, with the child as its init, which needs
+	// privileges, takes them all. Elsewhere Start fails with an error
+	// wrapping [errors.ErrUnsupported].
+	DieWithParent bool
 
 	inner       *exec.Cmd
 	handle      *Handle
@@ -230,7 +254,7 @@ func (c *Cmd) Start() error {
 		return errors.New("exec: already started")
 	}
 	in := c.engine()
-	plan, attr, err := planTree(c.Tree, in.SysProcAttr)
+	plan, attr, err := planTree(c.Tree, c.DieWithParent, in.SysProcAttr)
 	if err != nil {
 		return err
 	}
@@ -266,7 +290,16 @@ func (c *Cmd) Start() error {
 	}
 	c.Process = in.Process
 	c.handle = childHandle(in.Process)
-	plan.attach(c.handle)
+	if err := plan.attach(c.handle); err != nil {
+		// The child must not run on without its tree: attach has killed
+		// it (on Windows before it ran an instruction: it was created
+		// suspended). Reap it and fail the Start. (Cancel may run until
+		// the reap.)
+		close(started)
+		in.Wait()
+		c.Process, c.handle = nil, nil
+		return err
+	}
 	close(started)
 	return nil
 }

@@ -487,8 +487,8 @@ func TestCompatErrDot(t *testing.T) {
 }
 
 // TestAPISurface checks that pexec.Cmd has every exported field and method
-// of exec.Cmd with the same types (and only pexec's Tree and Handle
-// besides), and that the error types are the very same types.
+// of exec.Cmd with the same types (and only pexec's Tree, DieWithParent
+// and Handle besides), and that the error types are the very same types.
 func TestAPISurface(t *testing.T) {
 	fields := func(v any) map[string]string {
 		m := map[string]string{}
@@ -502,7 +502,7 @@ func TestAPISurface(t *testing.T) {
 	}
 	gotFields := fields(&pexec.Cmd{})
 	// pexec's additions, whose zero values are os/exec's behaviour.
-	for name, typ := range map[string]string{"Tree": "pexec.TreeMode", "Grace": "time.Duration"} {
+	for name, typ := range map[string]string{"Tree": "pexec.TreeMode", "Grace": "time.Duration", "DieWithParent": "bool"} {
 		if gotFields[name] != typ {
 			t.Errorf("pexec.Cmd.%s is %q; want %s", name, gotFields[name], typ)
 		}

@@ -1,5 +1,5 @@
 // Package pexec is a drop-in replacement for os/exec that makes process
-// management race-free on Linux.
+// management race-free on Linux and Windows.
 //
 // A program keeps working when its only change is the import line:
 //
@@ -34,13 +34,16 @@
 // # Lifetimes
 //
 // [Cmd.Tree] holds the child and its descendants together: in a cgroup v2
-// leaf of their own ([TreeCgroup]: none can escape) or in a process group
-// ([TreeGroup]: signalled through the leader's pidfd). [Handle.SignalTree],
+// leaf of their own ([TreeCgroup]: none can escape), in a process group
+// ([TreeGroup]: signalled through the leader's pidfd), or on Windows in a
+// job object ([TreeJob]). [Handle.SignalTree],
 // [Handle.KillTree] and [Handle.TreeDone] act on the tree, a
 // [CommandContext]'s cancellation kills it, and [Handle.Stop] stops a
 // process (or tree) gracefully first and certainly last. A child that sets
 // SysProcAttr.Pdeathsig is started from a thread that never exits, so the
 // signal comes when the parent process dies, not when some thread does.
+// [Cmd.DieWithParent] asks for that on both systems: on Linux for the
+// child (SIGKILL as its parent-death signal), on Windows for its whole job.
 //
 // # Modes and guarantees
 //
@@ -83,6 +86,25 @@
 // A probe that fails for want of a resource at the time (no descriptor or
 // memory free, EAGAIN, EINTR) has learnt nothing: its error wraps that
 // errno, not ErrUnsupported, and the next call probes again.
+//
+// # Windows
+//
+// On Windows every Handle is in [ModeHandle]: it owns a process HANDLE,
+// duplicated from the child's os.Process (never reopened from a PID), and
+// Windows does not reuse a PID while a HANDLE to its process is open.
+// Alive, Kill (TerminateProcess, exit code 1 as with os/exec), Signal(0),
+// Wait, WaitContext, Done, Close and Control work as on Linux; the status
+// is the exit code, which Wait reads for any process, child or not.
+// [Open] and [FromProcess] make Handles for other processes. Every wait
+// goes through one exit waiter: batches of up to 63 HANDLEs, one goroutine
+// blocked in WaitForMultipleObjects for each, so 100 waited children cost
+// 2 OS threads, not 100. [TreeJob] (which [TreeAuto] gives) holds a child
+// and its descendants in a job object: the child is created suspended,
+// assigned, then resumed, and KillTree, TreeDone, Stop and a
+// [CommandContext]'s cancellation act on the whole job. [Handle.Stop]'s
+// graceful step is CTRL_BREAK_EVENT for a child started with
+// CREATE_NEW_PROCESS_GROUP, none otherwise; its kill always comes.
+// [Cmd.DieWithParent] kills the job when the calling process exits.
 //
 // # Reaping
 //

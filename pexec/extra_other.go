@@ -14,10 +14,6 @@ func errNotLinux(op string) error {
 	return fmt.Errorf("pexec: %s needs Linux pidfds: %w", op, errors.ErrUnsupported)
 }
 
-// Open returns a Handle to any process on Linux; on this system it returns
-// an error wrapping [errors.ErrUnsupported].
-func Open(pid int) (*Handle, error) { return nil, errNotLinux("Open") }
-
 // Parent returns a Handle to the calling process's parent on Linux; on this
 // system it returns an error wrapping [errors.ErrUnsupported].
 func Parent() (*Handle, error) { return nil, errNotLinux("Parent") }
@@ -29,10 +25,6 @@ func FromFile(f *os.File) (*Handle, error) { return nil, errNotLinux("FromFile")
 // PeerHandle returns a Handle for a Unix socket's peer on Linux; on this
 // system it returns an error wrapping [errors.ErrUnsupported].
 func PeerHandle(c *net.UnixConn) (*Handle, error) { return nil, errNotLinux("PeerHandle") }
-
-// FromProcess returns a Handle for an os.Process on Linux; on this system
-// it returns an error wrapping [errors.ErrUnsupported].
-func FromProcess(p *os.Process) (*Handle, error) { return nil, errNotLinux("FromProcess") }
 
 // OpenID opens a process by PID and unique ID on Linux; on this system it
 // returns an error wrapping [errors.ErrUnsupported].

@@ -23,15 +23,21 @@ const (
 	// still refuses to signal once the child has been reaped, but it cannot
 	// defend against another waiter in the same process reaping the child.
 	ModePID
+	// ModeHandle means the Handle holds a Windows process HANDLE: it
+	// refers to one process for ever, and Windows does not reuse the PID
+	// while the HANDLE is open. Every Handle on Windows.
+	ModeHandle
 )
 
-// String returns "pidfd" or "pid".
+// String returns "pidfd", "pid" or "handle".
 func (m Mode) String() string {
 	switch m {
 	case ModePidFD:
 		return "pidfd"
 	case ModePID:
 		return "pid"
+	case ModeHandle:
+		return "handle"
 	}
 	return "Mode(" + fmt.Sprint(int(m)) + ")"
 }
@@ -251,7 +257,8 @@ func (h *Handle) Pid() int {
 	return h.pid
 }
 
-// Mode reports whether the Handle holds a pidfd or only a PID.
+// Mode reports whether the Handle holds a pidfd, a Windows process HANDLE,
+// or only a PID.
 func (h *Handle) Mode() Mode {
 	if h == nil {
 		return 0

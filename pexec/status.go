@@ -2,6 +2,7 @@ package pexec
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"syscall"
 )
@@ -78,6 +79,10 @@ func (s *Status) String() string {
 		return "<nil>"
 	case s.state != nil:
 		return s.state.String()
+	case s.exited && runtime.GOOS == "windows" && uint(s.code) >= 1<<16:
+		// Windows exit codes are often NTSTATUS values: os words them in
+		// hexadecimal.
+		return "exit status 0x" + strconv.FormatUint(uint64(s.code), 16)
 	case s.exited:
 		return "exit status " + strconv.Itoa(s.code)
 	case s.coreDump:

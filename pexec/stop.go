@@ -31,6 +31,11 @@ import (
 // ModePidFD. [Cmd.Grace] runs the same ladder when a command's context is
 // done.
 //
+// On Windows the graceful step is os.Interrupt (CTRL_BREAK_EVENT) to the
+// console process group of a child started with CREATE_NEW_PROCESS_GROUP;
+// without that flag there is none, and Stop kills at once
+// (TerminateJobObject for a TreeJob tree, TerminateProcess without).
+//
 // ctx bounds the wait: if it is done first, Stop sends SIGKILL if it has
 // not yet, and returns an error wrapping ctx.Err(); the process is then
 // dying and can be waited for. A grace of 0 or less kills at once.
@@ -91,16 +96,19 @@ func (h *Handle) startStop(grace time.Duration) (*ladder, error) {
 	l := &ladder{h: h, moved: make(chan struct{}, 1), ended: make(chan struct{}), killAt: at}
 	h.ladder = l
 	h.mu.Unlock()
-	sig := syscall.SIGTERM
-	if grace <= 0 {
-		sig = syscall.SIGKILL
+	steps := h.gracefulSignals()
+	sig := syscall.SIGKILL
+	if grace > 0 && len(steps) > 0 {
+		sig = steps[0]
 	}
 	err := l.send(sig)
 	if sig == syscall.SIGKILL {
 		close(l.ended)
 		return l, err
 	}
-	l.send(syscall.SIGCONT)
+	for _, s := range steps[1:] {
+		l.send(s)
+	}
 	go l.run()
 	return l, err
 }

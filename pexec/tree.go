@@ -23,10 +23,11 @@ const (
 	TreeNone TreeMode = iota
 	// TreeAuto uses TreeCgroup where the caller may create cgroups, and
 	// TreeGroup otherwise (see [TreeSupport] for why a mode is not
-	// available); and TreeNone where neither can hold the child: no
-	// cgroups, and SysProcAttr puts the child in a process group of the
-	// caller's choosing (Setpgid with a Pgid other than 0). Start never
-	// fails because of it; [Handle.Tree] says what the child got.
+	// available); on Windows, TreeJob; and TreeNone where none can hold
+	// the child: no cgroups, and SysProcAttr puts the child in a process
+	// group of the caller's choosing (Setpgid with a Pgid other than 0), or
+	// on Windows no job can take it. Start never fails because of it;
+	// [Handle.Tree] says what the child got.
 	TreeAuto
 	// TreeGroup starts the child as the leader of a new process group
 	// (SysProcAttr.Setpgid) and signals the group through the leader's
@@ -41,9 +42,16 @@ const (
 	// subtree delegated to the caller. No descendant escapes, short of
 	// writing itself into another cgroup, which needs the same rights.
 	TreeCgroup
+	// TreeJob starts the child inside a Windows job object of its own:
+	// created suspended, assigned to the job, then resumed, so it runs no
+	// instruction outside the job, and every process it starts is in the
+	// job too (a descendant escapes only if the job allowed breakaway,
+	// which pexec's does not). The tree is killed with TerminateJobObject
+	// and known empty from the job's completion port. Windows only.
+	TreeJob
 )
 
-// String returns "none", "auto", "group" or "cgroup".
+// String returns "none", "auto", "group", "cgroup" or "job".
 func (m TreeMode) String() string {
 	switch m {
 	case TreeNone:
@@ -54,6 +62,8 @@ func (m TreeMode) String() string {
 		return "group"
 	case TreeCgroup:
 		return "cgroup"
+	case TreeJob:
+		return "job"
 	}
 	return "TreeMode(" + fmt.Sprint(int(m)) + ")"
 }

@@ -35,10 +35,10 @@ var cleanStale = sync.OnceFunc(func() { cgroup.CleanStale() })
 // TreeSupport reports whether mode can be used by a Cmd started now, and
 // if not, why: an error wrapping [os.ErrPermission] (cgroups not writable:
 // not root, no delegated subtree), [errors.ErrUnsupported] (no cgroup2
-// mount, no clone3 into a cgroup, no pidfds) or [os.ErrInvalid] (not a
-// TreeMode). TreeNone and TreeAuto are always usable; TreeAuto falls back
-// from TreeCgroup to TreeGroup for the reason TreeSupport(TreeCgroup)
-// gives.
+// mount, no clone3 into a cgroup, no pidfds; TreeJob, which is Windows')
+// or [os.ErrInvalid] (not a TreeMode). TreeNone and TreeAuto are always
+// usable; TreeAuto falls back from TreeCgroup to TreeGroup for the reason
+// TreeSupport(TreeCgroup) gives.
 //
 // The answer for TreeCgroup is found once, by trying, and kept for the
 // process's life, except a transient failure: one for want of a resource
@@ -53,14 +53,26 @@ func TreeSupport(mode TreeMode) error {
 		return nil
 	case TreeCgroup:
 		return cgroup.Supported()
+	case TreeJob:
+		return fmt.Errorf("pexec: Cmd.Tree job needs Windows: %w", errors.ErrUnsupported)
 	}
 	return fmt.Errorf("pexec: TreeMode(%d): %w", int(mode), os.ErrInvalid)
 }
 
 // planTree chooses the containment of a child started with attr and
-// returns the SysProcAttr to start it with: attr itself without a tree,
-// else a copy (the caller's is never modified).
-func planTree(mode TreeMode, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+// returns the SysProcAttr to start it with: attr itself without a tree or
+// parent-death signal to add, else a copy (the caller's is never
+// modified). dieWithParent (Cmd.DieWithParent) adds SIGKILL as the child's
+// parent-death signal, unless attr has one.
+func planTree(mode TreeMode, dieWithParent bool, attr *syscall.SysProcAttr) (*treePlan, *syscall.SysProcAttr, error) {
+	if dieWithParent && (attr == nil || attr.Pdeathsig == 0) {
+		var cp syscall.SysProcAttr
+		if attr != nil {
+			cp = *attr
+		}
+		cp.Pdeathsig = syscall.SIGKILL
+		attr = &cp
+	}
 	switch mode {
 	case TreeNone:
 		return nil, attr, nil
@@ -115,16 +127,17 @@ func (p *treePlan) abort() {
 	}
 }
 
-// attach gives h, the child's Handle, its tree.
-func (p *treePlan) attach(h *Handle) {
+// attach gives h, the child's Handle, its tree. It cannot fail on Linux:
+// the child is in its tree from its start.
+func (p *treePlan) attach(h *Handle) error {
 	if p == nil {
-		return
+		return nil
 	}
 	if p.mode == TreeCgroup {
 		t := &cgroupTree{leaf: p.leaf, empty: make(chan struct{})}
 		h.tree = t
 		go t.watch()
-		return
+		return nil
 	}
 	t := &groupTree{pgid: h.pid, empty: make(chan struct{})}
 	if h.mode == ModePidFD {
@@ -140,6 +153,7 @@ func (p *treePlan) attach(h *Handle) {
 		})
 	}
 	h.tree = t
+	return nil
 }
 
 // cgroupTree is a TreeCgroup child's tree: its leaf.

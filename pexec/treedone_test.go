@@ -5,12 +5,14 @@ import (
 	"time"
 
 	"github.com/pexec-dev/pexec/pexec"
+	"github.com/pexec-dev/pexec/pexectest"
 )
 
 // Without a tree, TreeDone is Done: a select on it ends when the child
 // exits, where a nil channel would block for ever.
 func TestTreeDoneWithoutTree(t *testing.T) {
-	c := pexec.Command("sleep", "3600")
+	c := pexectest.Command("sleep") // a helper: runs on Windows too
+	c.Tree = pexec.TreeNone
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func TestCommandContext(t *testing.T) {
 	cancel()
 	err := c.Wait()
 	var ee *pexec.ExitError
-	if !errors.As(err, &ee) || ee.String() != "signal: killed" {
-		t.Errorf("Wait: %v, want signal: killed", err)
+	if !errors.As(err, &ee) || ee.String() != killedStatus {
+		t.Errorf("Wait: %v, want %s", err, killedStatus)
 	}
 }

@@ -24,11 +24,11 @@ func TestRun(t *testing.T) {
 		{"exit code and output", func() *pexec.Cmd { return pexectest.Command("exit", "3", "out", "err") }, 0,
 			pexectest.Outcome{Exit: 3, Stdout: "out", Stderr: "err"}},
 		{"killed by a signal", func() *pexec.Cmd { return pexectest.Command("kill-self", strconv.Itoa(int(syscall.SIGKILL))) }, 0,
-			pexectest.Outcome{Exit: -1, Signal: "SIGKILL"}},
+			killedOutcome},
 		{"timed out", func() *pexec.Cmd { return pexectest.Command("sleep") }, 50 * time.Millisecond,
-			pexectest.Outcome{Exit: -1, Signal: "SIGKILL", TimedOut: true, Killed: pexectest.KilledTree}},
+			timedOut(killedOutcome)},
 		{"no such program", func() *pexec.Cmd { return pexec.Command("/nonexistent/prog") }, 0,
-			pexectest.Outcome{Exit: -1, Err: "fork/exec /nonexistent/prog: no such file or directory"}},
+			pexectest.Outcome{Exit: -1, Err: noSuchProgram("/nonexistent/prog")}},
 		{"output already taken", func() *pexec.Cmd {
 			c := pexectest.Command("exit", "0", "out", "err")
 			c.Stdout = new(discard)
@@ -48,6 +48,13 @@ func TestRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// timedOut is o, the outcome of a killed process, as Run reports it when
+// it killed the process and its tree because its context was done.
+func timedOut(o pexectest.Outcome) pexectest.Outcome {
+	o.TimedOut, o.Killed = true, pexectest.KilledTree
+	return o
 }
 
 type discard struct{}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -164,7 +165,10 @@ func requireTree(t testing.TB, cmd *pexec.Cmd, mode pexec.TreeMode) {
 	}
 	probe := mode
 	if mode == pexec.TreeAuto {
-		probe = pexec.TreeGroup // either will do; a group is the least
+		probe = pexec.TreeGroup // any will do; a group is the least
+		if runtime.GOOS == "windows" {
+			probe = pexec.TreeJob
+		}
 	}
 	if err := pexec.TreeSupport(probe); err != nil {
 		t.Skipf("pexectest: Start: %s: this test requires a %v tree, which is not available here: %v", describeCmd(cmd), probe, err)
@@ -177,6 +181,8 @@ func treeNote(asked, got pexec.TreeMode) string {
 	switch got {
 	case pexec.TreeCgroup:
 		return "runs in a cgroup tree: it holds every descendant"
+	case pexec.TreeJob:
+		return "runs in a job object tree: it holds every descendant"
 	case pexec.TreeGroup:
 		if asked == pexec.TreeGroup {
 			return "runs in a process-group tree, as asked: a descendant that calls setsid or setpgid escapes it"
@@ -187,7 +193,7 @@ func treeNote(asked, got pexec.TreeMode) string {
 	if asked == pexec.TreeNone {
 		return "runs without a tree, as asked: its descendants are on their own"
 	}
-	if err := pexec.TreeSupport(pexec.TreeGroup); err != nil {
+	if err := pexec.TreeSupport(pexec.TreeGroup); err != nil && runtime.GOOS != "windows" {
 		return fmt.Sprintf("runs without a tree (%v): its descendants are on their own", err)
 	}
 	return "runs without a tree (its SysProcAttr puts it in another process group): its descendants are on their own"
@@ -275,7 +281,7 @@ func stopLadder(cmd *pexec.Cmd, grace time.Duration) (stopHow, error) {
 	defer cancel()
 	st, err := cmd.Handle().Stop(ctx, grace)
 	switch {
-	case err == nil && st.Signaled() && st.Signal() == syscall.SIGKILL:
+	case err == nil && killedBy(cmd, st):
 		return killed, nil
 	case err == nil:
 		return terminated, nil

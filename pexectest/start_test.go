@@ -25,6 +25,10 @@ func startReady(t *testing.T, tb testing.TB, cmd *pexec.Cmd, opts ...pexectest.O
 	}
 }
 
+// cleanupRow is what a row of TestStartCleanup gets on a system where it
+// differs (startCleanupHere): the status and log, or why it skips.
+type cleanupRow struct{ status, log, skip string }
+
 // The clean-up's stop ladder, and what it reports.
 func TestStartCleanup(t *testing.T) {
 	tests := []struct {
@@ -71,6 +75,12 @@ func TestStartCleanup(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if here, ok := startCleanupHere[tc.name]; ok {
+				if here.skip != "" {
+					t.Skip(here.skip)
+				}
+				tc.status, tc.wantLog = here.status, here.log
+			}
 			tb := &fakeTB{TB: t}
 			c := tc.start(t, tb)
 			if tc.waitFirst {
@@ -112,9 +122,13 @@ func TestStartParallel(t *testing.T) {
 			})
 		}
 	})
+	want := "exit status 0"
+	if here, ok := startCleanupHere["stops gracefully"]; ok {
+		want = here.status
+	}
 	for i, c := range cmds {
-		if c.ProcessState == nil || !c.ProcessState.Success() {
-			t.Errorf("subtest %d: %v after its subtest, want reaped with exit status 0", i, c.ProcessState)
+		if c.ProcessState == nil || c.ProcessState.String() != want {
+			t.Errorf("subtest %d: %v after its subtest, want reaped with %s", i, c.ProcessState, want)
 		}
 	}
 	pexectest.VerifyNone(t)
