@@ -74,7 +74,7 @@ func (c *Cmd) defaultCancel() error {
 // ended: the ladder (everything exited, or SIGKILL sent); and, as WaitDelay
 // bounds the wait for a command that fails to exit once cancelled, the
 // tree's exit or WaitDelay's kill of the tree, whichever comes first.
-func (s *cmdStop) finish(gone <-chan struct{}) {
+func (s *cmdStop) finish(h *Handle) {
 	if s == nil {
 		return
 	}
@@ -85,7 +85,7 @@ func (s *cmdStop) finish(gone <-chan struct{}) {
 		return
 	}
 	select {
-	case <-gone:
+	case <-h.gone():
 		if s.late.Stop() {
 			return
 		}

@@ -376,7 +376,7 @@ func (c *Cmd) Wait() error {
 		r.err = err
 	}
 	h.afterReap(r)
-	c.stop.finish(h.gone())
+	c.stop.finish(h)
 	if h.tree != nil {
 		h.tree.reaped(h)
 	}

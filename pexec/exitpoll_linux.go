@@ -65,11 +65,11 @@ type pollReg struct {
 	key      uint64
 	exit     chan struct{} // closed once the process has exited
 	gone     chan struct{} // closed once it has been reaped; made when armed for it
-	exitSeen bool
-	// goneArmed: the entry needs no more arming for the reap: armed for
-	// it, or retired (its pidfd taken out by Cmd.Wait, which reports the
-	// reap through reaped).
+	exitSeen  bool
 	goneArmed bool
+	// retired: the pidfd was taken out of the epoll instance by Cmd.Wait
+	// before its reap (see retire); reaped reports the reap.
+	retired bool
 	// notice marks an entry made by watch, for a descriptor that is not a
 	// pidfd (a cgroup's cgroup.events): every event of it closes exit, and
 	// EPOLLERR, which kernfs files report with EPOLLPRI, means nothing more.
@@ -157,6 +157,11 @@ func (p *exitPoller) arm(fd int, slot *atomic.Pointer[pollReg], owner *Handle, g
 	if !gone {
 		return r.exit, nil
 	}
+	if r.retired && !r.goneArmed {
+		// No entry to arm: the reap under way is another waiter's, and
+		// ends at once (see errRetired).
+		return nil, errRetired
+	}
 	if r.gone == nil {
 		r.gone = make(chan struct{})
 	}
@@ -230,6 +235,12 @@ func (p *exitPoller) add(fd int, key uint64) error {
 	return errNested
 }
 
+// errRetired is arm's answer to a wait for the reap of a Cmd child whose
+// pidfd Cmd.Wait has taken out of the epoll instance: the reap being
+// waited for is another waiter's, under way (waitid found the child gone,
+// the pidfd not yet reaped), which takes microseconds; the caller polls.
+var errRetired = errors.New("pexec: exit poller: entry retired")
+
 // errNested is add's request to try again, the epoll instance having been
 // taken off the netpoller.
 var errNested = errors.New("pexec: exit poller: taken off the netpoller")
@@ -281,7 +292,7 @@ func (p *exitPoller) retire(fd int, r *pollReg) {
 		return // reported reaped already
 	}
 	unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-	r.goneArmed = true
+	r.retired = true
 	if !r.exitSeen {
 		// The event will not come now: tell the waiters, and make the
 		// reader, which may be one of them, look.
@@ -297,16 +308,24 @@ func (p *exitPoller) retire(fd int, r *pollReg) {
 func (p *exitPoller) reaped(r *pollReg) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	told := false
 	if !r.exitSeen {
 		r.exitSeen = true
 		close(r.exit)
+		told = true
 	}
 	if r.gone == nil {
 		r.gone = closedChan
 	} else if _, ok := p.regs[r.key]; ok {
 		close(r.gone)
+		told = true
 	}
 	delete(p.regs, r.key)
+	if told {
+		// No event may come for it (retired): make the reader, which
+		// may be one of its waiters, look.
+		p.interrupt()
+	}
 }
 
 // forget drops the map entry of a Handle that was garbage collected.

@@ -225,7 +225,7 @@ func (h *Handle) awaitEvent(fd int, gone bool, stop, closed <-chan struct{}) err
 				return nil
 			}
 			return errStopped
-		case p != nil && !errors.Is(err, errShortage):
+		case p != nil && !errors.Is(err, errShortage) && err != errRetired:
 			return err // not a shortage: waiting longer would not help
 		}
 		events := int16(unix.POLLIN)
