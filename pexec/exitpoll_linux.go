@@ -62,9 +62,9 @@ type exitPoller struct {
 // pollReg is one pidfd's entry in the exit poller. Its channels are closed
 // by the reader, under the poller's lock, once each.
 type pollReg struct {
-	key      uint64
-	exit     chan struct{} // closed once the process has exited
-	gone     chan struct{} // closed once it has been reaped; made when armed for it
+	key       uint64
+	exit      chan struct{} // closed once the process has exited
+	gone      chan struct{} // closed once it has been reaped; made when armed for it
 	exitSeen  bool
 	goneArmed bool
 	// retired: the pidfd was taken out of the epoll instance by Cmd.Wait
