@@ -17,6 +17,7 @@ import (
 
 // cmdStop is what a Cmd's cancellation started.
 type cmdStop struct {
+	ready    chan struct{} // closed once the fields below are set
 	ladder   *ladder       // the stop ladder, if one runs
 	late     *time.Timer   // WaitDelay's final kill of the tree
 	lateDone chan struct{} // closed once that kill is sent
@@ -25,8 +26,9 @@ type cmdStop struct {
 // interrupt is the engine's Cancel: it runs when the context is done.
 func (c *Cmd) interrupt() error {
 	h := c.handle
-	s := &cmdStop{}
-	c.stop = s // read by Wait, after the engine's Wait, which waits for this
+	s := &cmdStop{ready: make(chan struct{})}
+	c.stop.Store(s) // Wait waits for it, before the reap and after
+	defer close(s.ready)
 	var err error
 	switch {
 	case c.Cancel != nil:
@@ -70,14 +72,16 @@ func (c *Cmd) defaultCancel() error {
 	return h.signalTree(syscall.SIGKILL)
 }
 
-// finish waits, for Cmd.Wait, until what the cancellation started has
-// ended: the ladder (everything exited, or SIGKILL sent); and, as WaitDelay
-// bounds the wait for a command that fails to exit once cancelled, the
-// tree's exit or WaitDelay's kill of the tree, whichever comes first.
+// finish waits, for Cmd.Wait, until the cancellation's Cancel has
+// returned and what it started has ended: the ladder (everything exited,
+// or SIGKILL sent); and, as WaitDelay bounds the wait for a command that
+// fails to exit once cancelled, the tree's exit or WaitDelay's kill of the
+// tree, whichever comes first.
 func (s *cmdStop) finish(h *Handle) {
 	if s == nil {
 		return
 	}
+	<-s.ready
 	if s.ladder != nil {
 		<-s.ladder.ended
 	}
@@ -87,9 +91,10 @@ func (s *cmdStop) finish(h *Handle) {
 	select {
 	case <-h.gone():
 		if s.late.Stop() {
+			close(s.lateDone) // called off: finish may be called again
 			return
 		}
-		<-s.lateDone // firing already
+		<-s.lateDone // firing already, or called off before
 	case <-s.lateDone:
 	}
 }

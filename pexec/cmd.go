@@ -150,7 +150,7 @@ type Cmd struct {
 	startCalled int32 // atomic; an int32, not atomic.Bool, so Cmd values may be copied before use
 	waitCalled  bool
 	watchesCtx  bool     // made by CommandContext, or Wrap of exec.CommandContext
-	stop        *cmdStop // the cancellation, once the context is done
+	stop        atomic.Pointer[cmdStop] // the cancellation, once the context is done
 }
 
 // Command returns the [Cmd] struct to execute the named program with the
@@ -357,6 +357,12 @@ func (c *Cmd) Wait() error {
 	// whenever the engine may return well after it: it copies output, or
 	// it waits for a Cancel, which may itself wait for the Handle.
 	seen := h.beforeReap(c.copiesOutput() || c.inner.Cancel != nil)
+	// A cancellation under way ends before the reap: while the child is a
+	// zombie its PID, which names its process group, is still its own, so
+	// the cancellation's signals reach the group even where only kill(-pgid)
+	// can (TreeGroup before Linux 6.9, or without pidfds).
+	c.stop.Load().finish(h)
+	h.reaping()
 	err := c.inner.Wait()
 	c.ProcessState = c.inner.ProcessState
 	r := result{ps: c.ProcessState}
@@ -376,7 +382,7 @@ func (c *Cmd) Wait() error {
 		r.err = err
 	}
 	h.afterReap(r)
-	c.stop.finish(h)
+	c.stop.Load().finish(h) // or one that began meanwhile
 	if h.tree != nil {
 		h.tree.reaped(h)
 	}

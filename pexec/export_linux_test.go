@@ -60,3 +60,10 @@ func ExitPollerEntries() int {
 	}
 	return strings.Count(string(b), "tfd:")
 }
+
+// SetForceNoGroupSignal makes pexec behave as on kernels without
+// PIDFD_SIGNAL_PROCESS_GROUP (before 6.9) until restore is called.
+func SetForceNoGroupSignal(on bool) (restore func()) {
+	old := forceNoGroupSignal.Swap(on)
+	return func() { forceNoGroupSignal.Store(old) }
+}

@@ -241,8 +241,7 @@ func (h *Handle) pidSettle() error {
 }
 
 // pidBeforeReap is beforeReap in ModePID: it waits for the watcher's
-// notice of the exit (Close does not stop it), records the status, and
-// closes the reap gate so that no PID-mode call runs from now on.
+// notice of the exit (Close does not stop it) and records the status.
 func (h *Handle) pidBeforeReap() *Status {
 	if h.pid <= 0 {
 		return nil
@@ -255,7 +254,5 @@ func (h *Handle) pidBeforeReap() *Status {
 	if st != nil {
 		h.observe(st, nil)
 	}
-	h.move(phaseReaping, phaseExited, result{})
-	h.markReaped()
 	return st
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/pexec-dev/pexec/internal/probe"
@@ -23,6 +24,18 @@ var probeGroupSignal = probe.OnceErr(func() error {
 		return nil
 	})
 })
+
+// forceNoGroupSignal makes pexec behave as on kernels without
+// PIDFD_SIGNAL_PROCESS_GROUP; tests set it through export_linux_test.go.
+var forceNoGroupSignal atomic.Bool
+
+// groupSignal reports whether PIDFD_SIGNAL_PROCESS_GROUP can be used.
+func groupSignal() error {
+	if forceNoGroupSignal.Load() {
+		return unsupported("signalling a process group through a pidfd (PIDFD_SIGNAL_PROCESS_GROUP)", "6.9", nil)
+	}
+	return probeGroupSignal()
+}
 
 // errNotGroupLeader is returned by SignalGroup for a process that does not
 // lead a process group.
@@ -51,7 +64,7 @@ func (h *Handle) SignalGroup(sig os.Signal) error {
 		return err
 	}
 	if h.mode == ModePidFD {
-		if err := probeGroupSignal(); err != nil {
+		if err := groupSignal(); err != nil {
 			if h.role != roleCmd {
 				return err
 			}

@@ -462,7 +462,7 @@ func (h *Handle) settleBlocking() {
 
 // beforeReap is called by Cmd.Wait before it reaps the child through the
 // standard library: it waits for the exit on the exit poller (holding no
-// thread; Close does not stop it), then closes the reap gate. With capture
+// thread; Close does not stop it). With capture
 // (os/exec's Wait may return well after its reap: it copies I/O, or it
 // waits for a Cancel to return), it first records the status while the
 // child is still a zombie, so that Handle waiters have it at once and never
@@ -491,9 +491,15 @@ func (h *Handle) beforeReap(capture bool) *Status {
 		// The os.Process's own Wait reaped the child before Cmd.Wait.
 		h.ownerReaped()
 	}
+	return st
+}
+
+// reaping is called by Cmd.Wait right before it reaps the child: the
+// outcome is Cmd.Wait's to record (phaseReaping), and no signal by PID
+// starts any more (the reap gate closes).
+func (h *Handle) reaping() {
 	h.move(phaseReaping, phaseExited, result{})
 	h.markReaped()
-	return st
 }
 
 // observeExit records the status of the exited child of pidfd fd (held by

@@ -68,12 +68,15 @@ func (h *Handle) awaitExit(stop, closed <-chan struct{}) error {
 // here.
 func (h *Handle) sysWait(stop <-chan struct{}) error { return h.awaitExit(stop, h.closedC()) }
 
-func (h *Handle) beforeReap(bool) *Status {
+func (h *Handle) beforeReap(bool) *Status { return nil }
+
+// reaping is called by Cmd.Wait right before it reaps the child: from now
+// on the outcome is Cmd.Wait's, and no signal is sent.
+func (h *Handle) reaping() {
 	h.move(phaseReaping, phaseExited, result{})
 	h.sys.gate.Lock()
 	h.sys.reaped = true
 	h.sys.gate.Unlock()
-	return nil
 }
 
 func (h *Handle) afterReap(r result) { h.to(phaseSettled, r) }

@@ -287,9 +287,12 @@ func (h *Handle) beforeReap(capture bool) *Status {
 			h.observe(st, serr)
 		}
 	}
-	h.move(phaseReaping, phaseExited, result{})
 	return st
 }
+
+// reaping is called by Cmd.Wait right before the standard library's wait:
+// from now on the outcome is Cmd.Wait's to record.
+func (h *Handle) reaping() { h.move(phaseReaping, phaseExited, result{}) }
 
 // afterReap records the outcome of Cmd.Wait's reap and lets the HANDLE go
 // (a tree keeps its own reference until it is empty): the outcome is

@@ -248,7 +248,7 @@ func (t *groupTree) signal(h *Handle, sig syscall.Signal) error {
 		return os.ErrProcessDone // the group was found empty
 	default:
 	}
-	if t.leader == nil || probeGroupSignal() != nil {
+	if t.leader == nil || groupSignal() != nil {
 		// Without pidfds, or before Linux 6.9: kill(-pgid), only while
 		// the leader is not reaped, when its ID is still its own and
 		// its group's (killByPID proves it).
@@ -282,7 +282,7 @@ func (t *groupTree) watch(h *Handle) {
 
 // isEmpty reports whether no process of the group is left but zombies.
 func (t *groupTree) isEmpty(h *Handle) bool {
-	if t.leader != nil && probeGroupSignal() == nil && t.leader.acquire() {
+	if t.leader != nil && groupSignal() == nil && t.leader.acquire() {
 		err := unix.PidfdSendSignal(t.leader.fd, 0, nil, unix.PIDFD_SIGNAL_PROCESS_GROUP)
 		t.leader.release()
 		if err == unix.ESRCH {
