@@ -149,7 +149,7 @@ type Cmd struct {
 	handle      *Handle
 	startCalled int32 // atomic; an int32, not atomic.Bool, so Cmd values may be copied before use
 	waitCalled  bool
-	watchesCtx  bool     // made by CommandContext, or Wrap of exec.CommandContext
+	watchesCtx  bool                    // made by CommandContext, or Wrap of exec.CommandContext
 	stop        atomic.Pointer[cmdStop] // the cancellation, once the context is done
 }
 
