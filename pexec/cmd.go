@@ -149,8 +149,8 @@ type Cmd struct {
 	handle      *Handle
 	startCalled int32 // atomic; an int32, not atomic.Bool, so Cmd values may be copied before use
 	waitCalled  bool
-	watchesCtx  bool                    // made by CommandContext, or Wrap of exec.CommandContext
-	stop        atomic.Pointer[cmdStop] // the cancellation, once the context is done
+	watchesCtx  bool         // made by CommandContext, or Wrap of exec.CommandContext
+	stop        atomic.Value // *cmdStop: the cancellation, once the context is done (not atomic.Pointer, which may not be copied)
 }
 
 // Command returns the [Cmd] struct to execute the named program with the
@@ -361,7 +361,7 @@ func (c *Cmd) Wait() error {
 	// zombie its PID, which names its process group, is still its own, so
 	// the cancellation's signals reach the group even where only kill(-pgid)
 	// can (TreeGroup before Linux 6.9, or without pidfds).
-	c.stop.Load().finish(h)
+	c.stopping().finish(h)
 	h.reaping()
 	err := c.inner.Wait()
 	c.ProcessState = c.inner.ProcessState
@@ -382,7 +382,7 @@ func (c *Cmd) Wait() error {
 		r.err = err
 	}
 	h.afterReap(r)
-	c.stop.Load().finish(h) // or one that began meanwhile
+	c.stopping().finish(h) // or one that began meanwhile
 	if h.tree != nil {
 		h.tree.reaped(h)
 	}
@@ -401,6 +401,12 @@ func (c *Cmd) Wait() error {
 		}
 	}
 	return err
+}
+
+// stopping returns the cancellation, once the context is done, or nil.
+func (c *Cmd) stopping() *cmdStop {
+	s, _ := c.stop.Load().(*cmdStop)
+	return s
 }
 
 // copiesOutput reports whether os/exec copies the command's I/O in
