@@ -163,17 +163,20 @@ func (h *Handle) moveLocked(p, from phase, r result) bool {
 	if p <= cur || cur > from {
 		return false
 	}
+	if p == phaseSettled {
+		h.res = r
+	}
+	// The phase first: a waiter woken by a channel reads it, without mu.
+	h.state.Store(int32(p))
 	if cur == phaseRunning && p != phaseClosed {
 		closeChan(&h.done)
 	}
 	switch p {
 	case phaseSettled:
-		h.res = r
 		closeChan(&h.settled)
 	case phaseClosed:
 		closeChan(&h.closed)
 	}
-	h.state.Store(int32(p))
 	return true
 }
 

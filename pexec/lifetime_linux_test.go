@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,8 +54,32 @@ func termCountHelper([]string) int {
 }
 
 // leafTreeScript prints the PID of a grandchild that ignores SIGTERM and
-// holds the standard output, then, on SIGTERM, says so and exits 3.
-const leafTreeScript = `trap 'echo leader-term; exit 3' TERM; (trap '' TERM; exec sleep 60) & echo $!; wait`
+// holds the standard output, and the grandchild says "ignoring" once it
+// does (the two lines in either order); then, on SIGTERM, the leader says
+// so and exits 3.
+const leafTreeScript = `trap 'echo leader-term; exit 3' TERM; (trap '' TERM; echo ignoring; exec sleep 60) & echo $!; wait`
+
+// leafTreePID waits until out holds leafTreeScript's first two lines and
+// returns the grandchild's PID.
+func leafTreePID(ctx context.Context, t *testing.T, out *lockedBuffer) int {
+	t.Helper()
+	for {
+		lines := strings.Split(out.String(), "\n")
+		if len(lines) >= 3 {
+			for _, l := range lines[:2] {
+				if pid, err := strconv.Atoi(l); err == nil && slices.Contains(lines[:2], "ignoring") {
+					return pid
+				}
+			}
+			t.Fatalf("script said %q", out.String())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("script said %q: %v", out.String(), ctx.Err())
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
 
 // treeVariants are the trees the cancellation tests run: each mode, and
 // TreeGroup as on kernels without PIDFD_SIGNAL_PROCESS_GROUP (before 6.9),
@@ -152,16 +177,7 @@ func TestGraceCancelTree(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-out.line:
-			case <-deadline.Done():
-				t.Fatal("no PID from the script")
-			}
-			first, _, _ := strings.Cut(out.String(), "\n")
-			pid, err := strconv.Atoi(first)
-			if err != nil {
-				t.Fatalf("script said %q", out.String())
-			}
+			pid := leafTreePID(deadline, t, &out)
 			gc, err := pexec.Open(pid)
 			if err != nil {
 				t.Fatal(err)
@@ -175,8 +191,8 @@ func TestGraceCancelTree(t *testing.T) {
 			if !errors.As(err, &ee) || ee.ExitCode() != 3 {
 				t.Errorf("Wait = %v; want the leader's graceful exit 3", err)
 			}
-			if got := out.String(); got != first+"\nleader-term\n" {
-				t.Errorf("output %q; want the grandchild's PID, then the leader's SIGTERM handler's line", got)
+			if got := out.String(); !strings.HasSuffix(got, "\nleader-term\n") {
+				t.Errorf("output %q; want the leader's SIGTERM handler's line last", got)
 			}
 			st, err := gc.WaitContext(deadline)
 			if err == nil && st.Signal() != syscall.SIGKILL {
@@ -247,16 +263,7 @@ func TestWaitDelayKillsTree(t *testing.T) {
 			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			select {
-			case <-out.line:
-			case <-deadline.Done():
-				t.Fatal("no PID from the script")
-			}
-			first, _, _ := strings.Cut(out.String(), "\n")
-			pid, err := strconv.Atoi(first)
-			if err != nil {
-				t.Fatalf("script said %q", out.String())
-			}
+			pid := leafTreePID(deadline, t, &out)
 			gc, err := pexec.Open(pid)
 			if err != nil {
 				t.Fatal(err)
