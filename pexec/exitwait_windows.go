@@ -170,7 +170,7 @@ func (b *waitBatch) update() bool {
 	clear(b.pending)
 	b.pending = b.pending[:0]
 	for i := len(b.owners) - 1; i >= 1; i-- {
-		if o := b.owners[i]; o.word.Load()&handleClosing != 0 {
+		if o := b.owners[i]; o.use.closing() {
 			s, _ := windows.WaitForSingleObject(o.h, 0)
 			b.remove(i, s == windows.WAIT_OBJECT_0)
 		}

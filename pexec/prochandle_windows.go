@@ -1,22 +1,14 @@
 package pexec
 
-import (
-	"sync/atomic"
-
-	"golang.org/x/sys/windows"
-)
+import "golang.org/x/sys/windows"
 
 // ownedHandle is a HANDLE that pexec owns: a process's (every Handle's,
 // duplicated, never reopened from a PID) or a job object's (a tree's).
-// Every use holds a reference; close marks it closing, and the HANDLE is
-// closed when the last reference is released, so a goroutine using it can
-// never see its value recycled for another object. The scheme is
-// ownedFD's on Linux, and the standard library's os.Process's: one word,
-// the reference count shifted left by one, with the low bit set once
-// closing.
+// Every use holds a reference (refs, as ownedFD's on Linux), so a goroutine
+// using it can never see its value recycled for another object.
 type ownedHandle struct {
-	h    windows.Handle
-	word atomic.Uint64
+	h   windows.Handle
+	use refs
 
 	// For a process HANDLE, its registration with the exit waiter
 	// (exitwait_windows.go), made by the first wait and kept until the
@@ -25,25 +17,13 @@ type ownedHandle struct {
 	batch  *waitBatch    // the batch watching it, if any
 }
 
-const handleClosing = 1
-
 // acquire takes a reference, or reports false once the HANDLE is closing.
-func (o *ownedHandle) acquire() bool {
-	for {
-		w := o.word.Load()
-		if w&handleClosing != 0 {
-			return false
-		}
-		if o.word.CompareAndSwap(w, w+2) {
-			return true
-		}
-	}
-}
+func (o *ownedHandle) acquire() bool { return o.use.acquire() }
 
 // release drops a reference, closing the HANDLE if it was the last one of
 // a closing HANDLE.
 func (o *ownedHandle) release() {
-	if o.word.Add(^uint64(1)) == handleClosing {
+	if o.use.release() {
 		windows.CloseHandle(o.h)
 	}
 }
@@ -52,20 +32,14 @@ func (o *ownedHandle) release() {
 // batch of the exit waiter that holds it is woken to let it go. It reports
 // false if it was already closing.
 func (o *ownedHandle) close() bool {
-	for {
-		w := o.word.Load()
-		if w&handleClosing != 0 {
-			return false
-		}
-		if o.word.CompareAndSwap(w, w|handleClosing) {
-			if w == 0 {
-				windows.CloseHandle(o.h)
-			} else {
-				unwatch(o)
-			}
-			return true
-		}
+	first, unused := o.use.markClosing()
+	switch {
+	case unused:
+		windows.CloseHandle(o.h)
+	case first:
+		unwatch(o)
 	}
+	return first
 }
 
 // duplicate returns a duplicate of h, a HANDLE of the calling process,
