@@ -28,6 +28,9 @@ func (o *ownedHandle) release() {
 	}
 }
 
+// closing reports whether the HANDLE has been marked closing.
+func (r *refs) closing() bool { return r.word.Load()&refsClosing != 0 }
+
 // close marks the HANDLE closing, and closes it now if nobody uses it; a
 // batch of the exit waiter that holds it is woken to let it go. It reports
 // false if it was already closing.

@@ -49,6 +49,3 @@ func (r *refs) markClosing() (first, unused bool) {
 		}
 	}
 }
-
-// closing reports whether the object has been marked closing.
-func (r *refs) closing() bool { return r.word.Load()&refsClosing != 0 }
