@@ -207,6 +207,48 @@ func ExampleHandle_Stop() {
 	// signal: killed <nil>
 }
 
+// A job runner's graceful timeout: with Grace set, a done context runs the
+// stop ladder on the job's whole tree instead of killing it at once. The
+// job's shell gets SIGTERM, saves its work and exits; its background helper
+// ignores SIGTERM and holds the output open, so it gets SIGKILL once Grace
+// has passed. Wait returns the context's error, as os/exec does for a
+// cancelled command that exited 0, and no process of the job is left.
+// (TestGraceCancelTree checks each step, per tree mode.)
+func ExampleCmd_grace() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The helper is forked while SIGTERM is ignored (it inherits that);
+	// the shell's own trap is set after the fork.
+	job := pexec.CommandContext(ctx, "sh", "-c",
+		`trap '' TERM; sleep 60 & trap 'echo saving work; exit 0' TERM; echo started; wait`)
+	job.Tree = pexec.TreeAuto
+	job.Grace = 500 * time.Millisecond
+	out, err := job.StdoutPipe()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := job.Start(); err != nil {
+		fmt.Println(err)
+		return
+	}
+	lines := bufio.NewScanner(out)
+	for lines.Scan() { // until the last process holding the output is gone
+		fmt.Println(lines.Text())
+		if lines.Text() == "started" {
+			cancel() // the job's deadline
+		}
+	}
+	fmt.Println(job.Wait())
+	<-job.Handle().TreeDone()
+	fmt.Println("tree empty")
+	// Output:
+	// started
+	// saving work
+	// context canceled
+	// tree empty
+}
+
 // TreeSupport says, before any Start, whether a mode is usable here and if
 // not why: TreeCgroup needs a writable cgroup2 hierarchy (root, or a
 // delegated subtree). TreeAuto and TreeGroup are always usable on Linux.
