@@ -1,119 +1,132 @@
-// Package pexec is a drop-in replacement for os/exec that makes process
-// management race-free on Linux and Windows.
+// Package pexec is a drop-in replacement for os/exec whose children can
+// never be confused with another process: on Linux each one has a pidfd,
+// on Windows a process HANDLE, and [Cmd.Handle] gives you a [Handle] on it.
 //
-// A program keeps working when its only change is the import line:
+// # Use
 //
-//	import exec "github.com/pexec-dev/pexec/pexec"
+// Swap the import; the program compiles and behaves as before:
+//
+//	import exec "github.com/pexec-dev/pexec/pexec" // was: import "os/exec"
 //
 // [Cmd] has every field and method of exec.Cmd with the same behaviour
 // (pexec drives an exec.Cmd underneath), and [Error], [ExitError] and the
-// sentinels are os/exec's own. What changes is underneath: on Linux 5.4+
-// every child is spawned with a pidfd (SysProcAttr.PidFD, so clone3 or clone
-// with CLONE_PIDFD), and [Cmd.Handle] returns a [Handle] on it. A Handle
-// refers to one process for ever: its Signal can never reach a process that
-// reused the PID, Alive never mistakes a newcomer or a zombie for the child,
-// and Wait, WaitContext and Done park on Go's netpoller instead of holding an
-// OS thread per child. Beyond children, [Open], [Parent], [PeerHandle] and
-// [FromFile] make Handles for other processes.
+// sentinels are os/exec's own.
 //
-// A child costs one descriptor, as with os/exec: since Go 1.23 the runtime
-// spawns every child with CLONE_PIDFD where pidfds work and keeps that pidfd
-// in the child's os.Process; the child's Handle uses it through
-// os.Process.WithHandle, which holds a reference for each use. Every Handle,
-// a child's or one from [Open], [FromProcess], [FromFile]..., waits through
-// one epoll instance on the netpoller (pexec never hands a pidfd to the
-// netpoller itself, so it never changes the file status flags of a
-// description others share). A lone waiter first blocks its thread for up to
-// 5 ms (in poll(2) for Cmd.Wait, in epoll_wait for the instance's reader), so
-// that a child that exits at once is noticed as fast as by os/exec's waitid;
-// among many waiters none does: they park at once. For a nil Stdin, Stdout
-// or Stderr every child gets the same two descriptors of the null device,
-// opened once. With these, a pexec Cmd is as fast as an os/exec one or
-// faster (go run ./bench).
+// Keep the child's [Handle] rather than its PID. [Handle.Signal] and
+// [Handle.Kill] never reach a process that reused the PID: once the child
+// has exited they return an error matching [os.ErrProcessDone].
+// [Handle.Alive] sends no signal and is false for a zombie.
+// [Handle.Wait], [Handle.WaitContext] and [Handle.Done] observe the exit
+// without reaping; [Cmd.Wait] reaps, as with os/exec, and must still be
+// called. [Open], [OpenID], [FromProcess], [FromFile], [Parent] and
+// [PeerHandle] make Handles for processes the program did not start.
 //
-// # Lifetimes
+// Set [Cmd.Tree] to hold the child and everything it starts together:
+// [TreeAuto] takes a cgroup v2 leaf of its own where the caller may create
+// one ([TreeCgroup]: no descendant escapes), a process group otherwise
+// ([TreeGroup]: one that calls setsid escapes), and on Windows a job object
+// ([TreeJob]); [Handle.Tree] says which one the child got, and
+// [TreeSupport] why a mode is not available. Every kill issued on the
+// command's behalf then reaches the whole tree: a [CommandContext]'s
+// cancellation, WaitDelay's final kill, [Handle.KillTree] and
+// [Handle.SignalTree]. [Handle.TreeDone] is closed once every process of
+// the tree has exited.
 //
-// [Cmd.Tree] holds the child and its descendants together: in a cgroup v2
-// leaf of their own ([TreeCgroup]: none can escape), in a process group
-// ([TreeGroup]: signalled through the leader's pidfd), or on Windows in a
-// job object ([TreeJob]). [Handle.SignalTree],
-// [Handle.KillTree] and [Handle.TreeDone] act on the tree, a
-// [CommandContext]'s cancellation kills it, and [Handle.Stop] stops a
-// process (or tree) gracefully first and certainly last. A child that sets
-// SysProcAttr.Pdeathsig is started from a thread that never exits, so the
-// signal comes when the parent process dies, not when some thread does.
-// [Cmd.DieWithParent] asks for that on both systems: on Linux for the
-// child (SIGKILL as its parent-death signal), on Windows for its whole job.
+// Set [Cmd.Grace] to make a context's cancellation graceful: SIGTERM to
+// the tree, up to Grace for it to exit, then SIGKILL to what is left.
+// [Handle.Stop] runs the same ladder on demand and returns the final
+// status; a process has one ladder, however many callers ask.
+//
+// A child that sets SysProcAttr.Pdeathsig gets its signal when the parent
+// process dies, not when the thread that started it exits (pexec starts it
+// from a thread that never exits, unless the calling thread holds state of
+// its own for the child to inherit). [Cmd.DieWithParent] asks for that on
+// Linux and Windows alike: on Linux the child dies with the process, on
+// Windows its whole job does.
 //
 // # Modes and guarantees
 //
-// A Handle is in [ModePidFD] when [Supported] reports true, and in [ModePID]
-// otherwise: on other systems, on Linux before 5.4, where a seccomp filter
-// blocks the pidfd syscalls, and where children cannot be spawned with one
-// (QEMU user mode before 8.0 has no CLONE_PIDFD): pexec follows the verdict
-// of Go's own runtime. The same API works in both; what holds:
+// A Handle is in one of three modes ([Handle.Mode]):
 //
-//	guarantee                                          ModePidFD   ModePID (child)
-//	Signal/Kill never reach a process that reused PID  yes         yes, unless another waiter in this process reaps the child
-//	Signal/Kill after exit return os.ErrProcessDone     yes         yes (Linux: waitid WNOWAIT; elsewhere: after the reap)
-//	Alive is false for a zombie, sends no signal        yes         Linux: yes; elsewhere: signal 0, true for a zombie
-//	Wait/Done hold no OS thread while the child runs    yes         no: a thread blocks in waitid, as in os/exec
-//	exit status after a foreign reaper (wait4(-1),      yes, 6.15+  no: *ReapedError with no status
-//	  SIGCHLD ignored)
-//	Open, OpenID, Parent, PeerHandle, FromFile,         yes         no: errors.ErrUnsupported
-//	  FromProcess, ID, GetFD
-//	Info                                                yes         child only, while unreaped
-//	SignalGroup                                         yes (1)     child only, while unreaped
-//	Cmd.Tree: TreeCgroup                                yes         where clone3 works (seccomp filters deny it too:
-//	                                                                TreeAuto then gives TreeGroup)
-//	Cmd.Tree: TreeGroup                                 yes (1)     signals only while the leader is unreaped
+//   - [ModePidFD], on Linux where Go's runtime spawns children with pidfds
+//     (5.4 or later, no seccomp filter in the way; [Supported] reports
+//     true): the Handle refers to one process for ever; waiting holds no OS
+//     thread; the features below are there from their kernel versions.
+//   - [ModePID], where pidfds are not available (older kernels, seccomp
+//     filters, QEMU user mode before 8.0, darwin, freebsd): the same API on
+//     the PID. A Handle refuses to signal once pexec knows its child was
+//     reaped, but another waiter in the program that reaps the child behind
+//     pexec's back reopens the race; a wait blocks a thread, as in os/exec;
+//     what needs a pidfd returns an error wrapping [errors.ErrUnsupported].
+//   - [ModeHandle], on Windows: the Handle owns a process HANDLE duplicated
+//     from the child's os.Process (never reopened from a PID), and Windows
+//     does not reuse a PID while a HANDLE to the process is open; waits
+//     share one thread per 63 processes; what Windows lacks ([Parent],
+//     [FromFile], [PeerHandle], [OpenID], [Handle.ID], [Handle.Info],
+//     [Handle.File], [Handle.SignalGroup], [Handle.GetFD]) returns an error
+//     wrapping [errors.ErrUnsupported].
 //
-// (1) Linux 6.9+ (PIDFD_SIGNAL_PROCESS_GROUP); before, as in ModePID.
+// The repository's PROOFS.md has the guarantees mode by mode, each with
+// the test that checks it.
 //
 // # Kernel versions
 //
 // Each feature is probed once by calling it, never by parsing the kernel
 // version; below its version a method returns an error wrapping
-// [errors.ErrUnsupported] (or, for exit statuses, [ErrStatusUnavailable]):
+// [errors.ErrUnsupported] (for exit statuses, [ErrStatusUnavailable]), or
+// pexec uses the fallback named here:
 //
-//	5.1  pidfd_send_signal             5.10 PIDFD_NONBLOCK (not used)
-//	5.2  CLONE_PIDFD; cgroup.freeze    5.14 cgroup.kill (else freeze and signal each)
-//	5.3  pidfd_open, pollable pidfds   6.5  SO_PEERPIDFD: PeerHandle
-//	5.4  waitid(P_PIDFD): ModePidFD    6.9  pidfs: ID, OpenID; SignalGroup, TreeGroup (1)
-//	5.6  pidfd_getfd: GetFD            6.13 PIDFD_GET_INFO: Info (else /proc)
-//	5.7  CLONE_INTO_CGROUP: TreeCgroup 6.15 PIDFD_INFO_EXIT: status after a foreign reap
+//	5.4  ModePidFD (pidfd_open, waitid(P_PIDFD), CLONE_PIDFD); Open, Parent, FromFile, FromProcess
+//	5.6  pidfd_getfd: GetFD
+//	5.7  CLONE_INTO_CGROUP: TreeCgroup (else TreeAuto gives TreeGroup)
+//	5.14 cgroup.kill (else freeze, SIGKILL each member, thaw)
+//	6.5  SO_PEERPIDFD: PeerHandle
+//	6.9  pidfs: ID, Identity, OpenID, SameProcess (else it answers from
+//	     liveness where it can); PIDFD_SIGNAL_PROCESS_GROUP: SignalGroup, and
+//	     TreeGroup after the leader's reap (else kill(-pgid) while the leader
+//	     is unreaped)
+//	6.13 PIDFD_GET_INFO: Info (else /proc)
+//	6.15 PIDFD_INFO_EXIT: the status of a non-child, and after a foreign reap
 //
 // A probe that fails for want of a resource at the time (no descriptor or
 // memory free, EAGAIN, EINTR) has learnt nothing: its error wraps that
 // errno, not ErrUnsupported, and the next call probes again.
 //
-// # Windows
-//
-// On Windows every Handle is in [ModeHandle]: it owns a process HANDLE,
-// duplicated from the child's os.Process (never reopened from a PID), and
-// Windows does not reuse a PID while a HANDLE to its process is open.
-// Alive, Kill (TerminateProcess, exit code 1 as with os/exec), Signal(0),
-// Wait, WaitContext, Done, Close and Control work as on Linux; the status
-// is the exit code, which Wait reads for any process, child or not.
-// [Open] and [FromProcess] make Handles for other processes. Every wait
-// goes through one exit waiter: batches of up to 63 HANDLEs, one goroutine
-// blocked in WaitForMultipleObjects for each, so 100 waited children cost
-// 2 OS threads, not 100. [TreeJob] (which [TreeAuto] gives) holds a child
-// and its descendants in a job object: the child is created suspended,
-// assigned, then resumed, and KillTree, TreeDone, Stop and a
-// [CommandContext]'s cancellation act on the whole job. [Handle.Stop]'s
-// graceful step is CTRL_BREAK_EVENT for a child started with
-// CREATE_NEW_PROCESS_GROUP, none otherwise; its kill always comes.
-// [Cmd.DieWithParent] kills the job when the calling process exits.
-//
 // # Reaping
 //
-// A child started by [Cmd] is reaped by [Cmd.Wait], which must be called as
-// with os/exec. [Handle.Wait] observes the exit (waitid with WNOWAIT) without
-// reaping, so both may be called, in any order and from any number of
-// goroutines, and all see the same status; Handle.Wait returns as soon as the
-// child has exited, not when Cmd.Wait has finished copying its output. A
-// Handle from [FromProcess] never reaps either. A Handle from [Open] reaps in
-// Wait if the process is the caller's child; for a non-child, Wait reports
-// the status the kernel records when the process's parent reaps it (6.15+).
+// A child started by [Cmd] is reaped by [Cmd.Wait]. [Handle.Wait] observes
+// the exit (waitid with WNOWAIT on Linux) without reaping, so both may be
+// called, in any order and from any number of goroutines, and all see the
+// same status; Handle.Wait returns as soon as the child has exited, not
+// when Cmd.Wait has finished copying its output. A Handle from
+// [FromProcess] never reaps either. A Handle from [Open] reaps in Wait if
+// the process is the caller's child; for a non-child, Wait reports the
+// status the kernel records when the process's parent reaps it (Linux
+// 6.15+; on Windows, the exit code of any process). When something else
+// reaps a Cmd's child first, Cmd.Wait returns a [ReapedError].
+//
+// # How it works
+//
+// On Linux, Go's runtime spawns every child with CLONE_PIDFD where pidfds
+// work and keeps that pidfd in the child's os.Process; the child's Handle
+// uses it through os.Process.WithHandle, so a child costs one descriptor,
+// as with os/exec. A live tree costs one more ([TreeGroup]: a duplicate of
+// the leader's pidfd) or two ([TreeCgroup]: the leaf's directory and its
+// cgroup.events), closed once the child is reaped and the tree is empty;
+// an empty leaf is removed at once. Every Handle waits through one epoll
+// instance parked on the netpoller; a lone waiter first blocks its thread
+// for up to 5 ms, so that a child that exits at once is noticed as fast
+// as by os/exec's waitid. pexec never hands a pidfd to the netpoller
+// itself, so it never changes the file status flags of a description
+// others share. Every child with a nil Stdin, Stdout or Stderr shares the
+// same two descriptors of the null device. Every signal pexec sends by PID
+// goes through one function that proves its target.
+//
+// On Windows, every wait goes through one exit waiter: batches of up to 63
+// HANDLEs, one goroutine blocked in WaitForMultipleObjects for each. A
+// [TreeJob] child is created suspended, assigned to its job, then resumed,
+// so it runs no instruction outside the job. [Handle.Stop]'s graceful step
+// is CTRL_BREAK_EVENT for a child started with CREATE_NEW_PROCESS_GROUP,
+// and none otherwise: the kill then comes at once. [Cmd.DieWithParent]
+// gives the job JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE.
 package pexec

@@ -1114,11 +1114,19 @@ func TestMigrationSameEdgeCases(t *testing.T) {
 	}
 }
 
-// MIGRATION.md names the test behind each of its claims: every test and
-// example it names must exist.
+// PROOFS.md names the test or benchmark behind each claim of the README,
+// MIGRATION.md and the package docs: every test, example, fuzz target and
+// benchmark it names must exist, and so must those the README and
+// MIGRATION.md name themselves, which PROOFS.md must name too (a claim's
+// proof is one link away, in one place).
 func TestMigrationDocNamesExist(t *testing.T) {
 	var src strings.Builder
-	for _, dir := range []string{".", "../cmd/pidreuse", "../examples/supervisor", "../pexectest", "../internal/cgroup", "../bench"} {
+	dirs := []string{".", "../cmd/pidreuse", "../pexectest", "../internal/cgroup", "../internal/probe", "../internal/procfs", "../bench"}
+	examples, err := filepath.Glob("../examples/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range append(dirs, examples...) {
 		files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 		if err != nil {
 			t.Fatal(err)
@@ -1131,23 +1139,32 @@ func TestMigrationDocNamesExist(t *testing.T) {
 			src.Write(b)
 		}
 	}
-	for _, docName := range []string{"MIGRATION.md", "README.md"} {
+	named := map[string][]string{}
+	for _, docName := range []string{"PROOFS.md", "MIGRATION.md", "README.md"} {
 		doc, err := os.ReadFile("../" + docName)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var names []string // "TestMigration…" stands for a family, not a test
-		for _, m := range regexp.MustCompile(`\b((?:Test|Example|Benchmark)[A-Z_]\w*)(…)?`).FindAllStringSubmatch(string(doc), -1) {
+		for _, m := range regexp.MustCompile(`\b((?:Test|Example|Benchmark|Fuzz)[A-Z_]\w*)(…)?`).FindAllStringSubmatch(string(doc), -1) {
 			if m[2] == "" {
 				names = append(names, m[1])
 			}
 		}
-		if len(names) == 0 {
-			t.Fatalf("%s names no tests", docName)
-		}
-		for _, name := range slices.Compact(slices.Sorted(slices.Values(names))) {
+		named[docName] = slices.Compact(slices.Sorted(slices.Values(names)))
+		for _, name := range named[docName] {
 			if !strings.Contains(src.String(), "func "+name+"(") {
 				t.Errorf("%s names %s, which does not exist", docName, name)
+			}
+		}
+	}
+	if len(named["PROOFS.md"]) == 0 {
+		t.Fatal("PROOFS.md names no tests")
+	}
+	for _, docName := range []string{"MIGRATION.md", "README.md"} {
+		for _, name := range named[docName] {
+			if name != "TestMain" && !slices.Contains(named["PROOFS.md"], name) { // TestMain: in code samples
+				t.Errorf("%s names %s, which PROOFS.md does not", docName, name)
 			}
 		}
 	}

@@ -28,9 +28,10 @@
 // (or registered only inside a test, too late for the re-executed binary)
 // makes the Cmd's Start fail with an error naming it and the registered
 // ones and saying where to register it ([ErrUnknownHelper]); Command never
-// panics. Helpers die with the test binary (SysProcAttr.Pdeathsig), so a
-// test binary that crashes, is killed, or panics at -test.timeout leaves
-// none running.
+// panics. Helpers die with the test binary (SysProcAttr.Pdeathsig, on
+// Linux), so a test binary that crashes, is killed, or panics at
+// -test.timeout leaves none running; [DieWithTestBinary] does the same for
+// other commands that [Start] and [Run] start.
 //
 // # Leak checks
 //
@@ -47,8 +48,9 @@
 // helper or a program double-forked, whose parent exited) becomes its child
 // instead of init's: the checks report a running orphan, naming the test
 // that started its ancestor where it is known, and kill it; an orphan that
-// has exited is reaped at once. An orphaned grandchild is also found
-// through the tree of the process that [Start] started (see below).
+// has exited is reaped at once ([NoSubreaper] turns this off). An orphaned
+// grandchild is also found through the tree of the process that [Start]
+// started (see below).
 //
 // # Processes bound to a test
 //
@@ -77,7 +79,9 @@
 // struct whose zero value is a silent success, so that tables hold the
 // outcome they want and compare it with == or cmp.Diff. [Run] produces it
 // under a context deadline; like Start it gives the command a tree, and
-// its timeout kills the whole tree. Exit is -1 for a process a signal
+// its timeout kills the whole tree (Killed is then "tree"); what a process
+// that ended by itself left running in its tree is killed after [MaxWait],
+// and reported the same way. Exit is -1 for a process a signal
 // ended, as [os.ProcessState.ExitCode] is, and Signal is the signal's name
 // ("SIGKILL"), not the description that os/exec prints ("signal:
 // killed"). Code that builds its own *exec.Cmd is run through
@@ -174,7 +178,9 @@
 //
 // # Systems
 //
-// Helpers, [Start], [Run] and [Outcome] work wherever pexec does. The leak
+// Helpers, [Start], [Run] and [Outcome] work wherever pexec does; on
+// Windows, Start and Run put the process in a job object ([pexec.TreeJob]),
+// and a killed process's Outcome is Exit 1, there being no signals. The leak
 // checks need Linux's /proc (elsewhere [VerifyNone] logs that it checked
 // nothing and [Find] returns an error wrapping [errors.ErrUnsupported]);
 // orphans are adopted and helpers die with the test binary only on Linux
