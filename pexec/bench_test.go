@@ -247,6 +247,18 @@ func BenchmarkCmdWaitExited(b *testing.B) {
 	})
 }
 
+// BenchmarkReadThreadState measures what each Start with Pdeathsig adds
+// before the spawn: reading the calling thread's inheritable state
+// (namespaces, affinity, credentials, seccomp, LSM label, scheduling,
+// working and root directory) to compare it with the spawn thread's.
+func BenchmarkReadThreadState(b *testing.B) {
+	for b.Loop() {
+		if !pexec.ReadThreadState() {
+			b.Fatal("the thread state could not be read")
+		}
+	}
+}
+
 // BenchmarkStartPdeathsig runs /bin/true with Pdeathsig set: pexec reads
 // the calling thread's inheritable state before each such Start (to choose
 // between a spawn thread and the calling thread) and starts it from a spawn

@@ -2,6 +2,7 @@ package pexec
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,4 +67,13 @@ func ExitPollerEntries() int {
 func SetForceNoGroupSignal(on bool) (restore func()) {
 	old := forceNoGroupSignal.Swap(on)
 	return func() { forceNoGroupSignal.Store(old) }
+}
+
+// ReadThreadState reads the calling thread's inheritable state, as each
+// Start with Pdeathsig does, and reports whether it could be read whole.
+func ReadThreadState() bool {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	st := readThreadState()
+	return st.err == nil
 }
