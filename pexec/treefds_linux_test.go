@@ -23,11 +23,13 @@ func init() {
 	testhelper.Register("tree-fds", treeFDsHelper)
 }
 
-// treeFDsReport is what the tree-fds helper counted: the descriptors it
-// held beyond its count before the children while they ran, by kind
-// (pidfds, a cgroup leaf's, any other), and the number beyond that count
-// once they were reaped and their trees were empty (After).
+// treeFDsReport is what the tree-fds helper counted: the descriptors
+// pexec kept of its own once it had started and waited for a first child
+// (Own); those it held beyond that while the children ran, by kind
+// (pidfds, a cgroup leaf's, any other); and the number beyond that once
+// they were reaped and their trees were empty (After).
 type treeFDsReport struct {
+	Own                 int
 	Pidfds, Leaf, Other int
 	After               int
 	Err                 string
@@ -82,6 +84,10 @@ func treeFDsHelper(args []string) int {
 	// What pexec opens once per process is opened now: the null device,
 	// the clean-up of stale leaves (TreeCgroup), and the exit poller, which
 	// a wait that must block sets up.
+	_, _, other00, err := fdKinds()
+	if err != nil {
+		return fail(err)
+	}
 	warm := pexec.Command("sleep", "60")
 	if err := run(warm); err != nil {
 		return fail(err)
@@ -99,6 +105,7 @@ func treeFDsHelper(args []string) int {
 	if err != nil {
 		return fail(err)
 	}
+	rep.Own = other0 - other00
 	cmds := make([]*pexec.Cmd, 0, n)
 	defer func() {
 		for _, c := range cmds {
@@ -141,9 +148,11 @@ func treeFDsHelper(args []string) int {
 // os.Process's pidfd, which its Handle uses); a TreeGroup tree one more
 // (a duplicate of the leader's pidfd, which outlives the leader's reap); a
 // TreeCgroup tree two more (the leaf's directory and its cgroup.events).
-// Beyond those, pexec opens at most one while waiters are parked (the exit
-// poller's epoll instance, duplicated for the netpoller). All are closed
-// once the child is reaped and its tree is empty.
+// pexec keeps four of its own, whatever the number of children (the exit
+// poller's epoll instance and eventfd, the null device read-only and
+// write-only), and one more while waiters are parked (the epoll instance,
+// duplicated for the netpoller). All the others are closed once the child
+// is reaped and its tree is empty.
 func TestTreeDescriptors(t *testing.T) {
 	skipNoPidfd(t)
 	const n = 20
@@ -159,8 +168,8 @@ func TestTreeDescriptors(t *testing.T) {
 			skipTree(t, tc.mode)
 			var rep treeFDsReport
 			testhelper.RunReport(waitTestContext(t), t, nil, &rep, "tree-fds", tc.mode.String(), strconv.Itoa(n))
-			t.Logf("%d live children with tree %v: %d pidfds, %d leaf descriptors, %d others more; after: %d", n, tc.mode, rep.Pidfds, rep.Leaf, rep.Other, rep.After)
-			want := treeFDsReport{Pidfds: n * tc.pidfds, Leaf: n * tc.leaf, Other: min(rep.Other, 1)}
+			t.Logf("pexec's own: %d; %d live children with tree %v: %d pidfds, %d leaf descriptors, %d others more; after: %d", rep.Own, n, tc.mode, rep.Pidfds, rep.Leaf, rep.Other, rep.After)
+			want := treeFDsReport{Own: 4, Pidfds: n * tc.pidfds, Leaf: n * tc.leaf, Other: min(rep.Other, 1)}
 			if diff := cmp.Diff(want, rep); diff != "" {
 				t.Errorf("descriptors (-want +got):\n%s", diff)
 			}
