@@ -25,8 +25,9 @@
 // [TreeAuto] takes a cgroup v2 leaf of its own where the caller may create
 // one ([TreeCgroup]: no descendant escapes), a process group otherwise
 // ([TreeGroup]: one that calls setsid escapes), and on Windows a job object
-// ([TreeJob]); [Handle.Tree] says which one the child got, and
-// [TreeSupport] why a mode is not available. Every kill issued on the
+// ([TreeJob]); none where nothing can hold the child (see TreeAuto).
+// [Handle.Tree] says which one the child got, and [TreeSupport] why a mode
+// is not available. Every kill issued on the
 // command's behalf then reaches the whole tree: a [CommandContext]'s
 // cancellation, WaitDelay's final kill, [Handle.KillTree] and
 // [Handle.SignalTree]. [Handle.TreeDone] is closed once every process of

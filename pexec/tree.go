@@ -89,10 +89,11 @@ type treeCtl interface {
 // errNoTree is returned by the tree methods of a Handle without one.
 var errNoTree = fmt.Errorf("pexec: the process was not started with a Cmd.Tree mode: %w", os.ErrInvalid)
 
-// Tree returns the containment the child got: TreeCgroup or TreeGroup for a
-// [Cmd] started with [Cmd.Tree] set (TreeAuto resolves to one of them, or
-// to TreeNone), and TreeNone otherwise, for a nil Handle, and for any
-// Handle not of a Cmd's child.
+// Tree returns the containment the child got: TreeCgroup, TreeGroup or, on
+// Windows, TreeJob for a [Cmd] started with [Cmd.Tree] set (TreeAuto
+// resolves to one of them, or to TreeNone where none can hold the child),
+// and TreeNone otherwise, for a nil Handle, and for any Handle not of a
+// Cmd's child.
 func (h *Handle) Tree() TreeMode {
 	if h == nil || h.tree == nil {
 		return TreeNone
