@@ -1121,7 +1121,7 @@ func TestMigrationSameEdgeCases(t *testing.T) {
 // proof is one link away, in one place).
 func TestMigrationDocNamesExist(t *testing.T) {
 	var src strings.Builder
-	dirs := []string{".", "../cmd/pidreuse", "../pexectest", "../internal/cgroup", "../internal/probe", "../internal/procfs", "../bench"}
+	dirs := []string{".", "../cmd/pidreuse", "../pexectest", "../internal/cgroup", "../internal/probe", "../internal/procfs", "../internal/testhelper", "../bench"}
 	examples, err := filepath.Glob("../examples/*")
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pexec-dev/pexec/internal/testhelper"
 	"github.com/pexec-dev/pexec/pexectest"
 )
 
@@ -19,6 +20,7 @@ import (
 const fixtureEnv = "PEXECTEST_TEST_FIXTURE"
 
 func TestMain(m *testing.M) {
+	testhelper.DefaultChildSignals()
 	var opts []pexectest.Option
 	if os.Getenv(fixtureEnv) != "" {
 		// A fixture that leaks wants its failure, not a second of retries.

@@ -2,7 +2,9 @@
 // the project's policy that every helper a package registers is used, the
 // standard helpers ([Standard]), a JSON report protocol between a helper
 // and its test ([Report], [RunReport]), probes of the pidfd system calls
-// ([ProbePidfdSyscalls]), and a descriptor shortage ([ExhaustFDs]).
+// ([ProbePidfdSyscalls]), a descriptor shortage ([ExhaustFDs]), and
+// children with the default signal actions under nohup
+// ([DefaultChildSignals]).
 //
 // Everything else is public, in package pexectest, and pexec's tests use
 // it directly, as any user would: helper commands ([pexectest.Command],
@@ -52,8 +54,11 @@ const ranDirEnv = "PEXEC_TESTHELPER_RAN_DIR"
 // if it leaves a child process behind, running or unreaped (a test that
 // releases a child with Process.Release must reap it itself). extra adds
 // package-specific helpers to [Standard]; each of them must be used by an
-// unfiltered test run.
+// unfiltered test run. It gives children the default action for the
+// signals the binary may have been started ignoring
+// ([DefaultChildSignals]).
 func Main(m *testing.M, extra map[string]Func) {
+	DefaultChildSignals()
 	for name, fn := range Standard {
 		pexectest.Register(name, fn)
 	}
