@@ -20,30 +20,38 @@ const signalsChildEnv = "TESTHELPER_SIGNALS_CHILD"
 
 // TestDefaultChildSignals starts the test binary as nohup would (the three
 // signals ignored), and reads which of them a child of it has ignored
-// (SigIgn in /proc/<pid>/status), with and without DefaultChildSignals.
+// (SigIgn in /proc/<pid>/status), with and without DefaultChildSignals:
+// without, the child has what the binary has; with, none.
 func TestDefaultChildSignals(t *testing.T) {
 	if mode := os.Getenv(signalsChildEnv); mode != "" {
+		self := ignoredIn(os.Getpid())
 		if mode == "reset" {
 			DefaultChildSignals()
 		}
-		fmt.Println(ignoredByChild())
+		fmt.Printf("%s\n%s\n", self, ignoredByChild())
 		os.Exit(0)
 	}
-	for _, tc := range []struct {
-		mode string
-		want string
-	}{
-		{"reset", "[]"},
-		{"keep", "[hangup interrupt]"}, // the Go runtime catches SIGQUIT itself
-	} {
-		t.Run(tc.mode, func(t *testing.T) {
+	for _, mode := range []string{"reset", "keep"} {
+		t.Run(mode, func(t *testing.T) {
 			cmd := exec.Command("sh", "-c", `trap "" HUP INT QUIT; exec "$0" -test.run='^TestDefaultChildSignals$'`, os.Args[0])
-			cmd.Env = append(os.Environ(), signalsChildEnv+"="+tc.mode, "GORACE=atexit_sleep_ms=0")
+			cmd.Env = append(os.Environ(), signalsChildEnv+"="+mode, "GORACE=atexit_sleep_ms=0")
 			out, err := cmd.Output()
 			if err != nil {
 				t.Fatalf("%v: %s", err, out)
 			}
-			if diff := cmp.Diff(tc.want, strings.TrimSpace(string(out))); diff != "" {
+			self, child, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+			// The Go runtime catches SIGQUIT itself. Under QEMU user
+			// mode the emulator keeps the guest's dispositions to itself
+			// and the kernel shows none ignored: then only the reset
+			// case says something.
+			if self != "[hangup interrupt]" {
+				t.Logf("the kernel shows %s ignored by the re-executed binary, not [hangup interrupt] (an emulator?)", self)
+			}
+			want := self
+			if mode == "reset" {
+				want = "[]"
+			}
+			if diff := cmp.Diff(want, child); diff != "" {
 				t.Errorf("signals a child inherits ignored (-want +got):\n%s", diff)
 			}
 		})
@@ -59,7 +67,13 @@ func ignoredByChild() string {
 	}
 	defer c.Wait()
 	defer c.Process.Kill()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", c.Process.Pid))
+	return ignoredIn(c.Process.Pid)
+}
+
+// ignoredIn names the signals among SIGHUP, SIGINT and SIGQUIT that the
+// kernel shows ignored by process pid (SigIgn in /proc/<pid>/status).
+func ignoredIn(pid int) string {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return err.Error()
 	}
