@@ -23,6 +23,9 @@ type Stat struct {
 	Session int    // session (field 6)
 	Flags   uint64 // the kernel's PF_* flags of the process (field 9)
 	Start   uint64 // start time, in clock ticks after boot (field 22)
+	// SigIgnore is the set of ignored signals, bit n-1 for signal n
+	// (field 33).
+	SigIgnore uint64
 	// ExitCode is the status in the form wait(2) reports it (field 52,
 	// Linux 3.5+), meaningful once the process is a zombie.
 	ExitCode int
@@ -61,7 +64,7 @@ func ParseStat(b []byte) (Stat, error) {
 		return Stat{}, fmt.Errorf("procfs: bad stat %q", b)
 	}
 	f := strings.Fields(string(b[end+1:])) // f[0] is field 3, the state
-	if len(f) < 20 || len(f[0]) != 1 {
+	if len(f) < 31 || len(f[0]) != 1 {
 		return Stat{}, fmt.Errorf("procfs: bad stat %q", b)
 	}
 	s := Stat{State: f[0][0], Comm: string(b[open+1 : end])}
@@ -70,6 +73,7 @@ func ParseStat(b []byte) (Stat, error) {
 	s.Session, _ = strconv.Atoi(f[3])
 	s.Flags, _ = strconv.ParseUint(f[6], 10, 64)
 	s.Start, _ = strconv.ParseUint(f[19], 10, 64)
+	s.SigIgnore, _ = strconv.ParseUint(f[30], 10, 64)
 	if len(f) > 49 {
 		s.ExitCode, _ = strconv.Atoi(f[49])
 	}

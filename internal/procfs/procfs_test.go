@@ -11,12 +11,12 @@ import (
 
 func TestParseStat(t *testing.T) {
 	// A name with spaces and parentheses, as a program may choose.
-	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 98 0 0 0 0 0 0 0 20 0 1 0 123456 2367488 141 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 256"
+	line := "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 98 0 0 0 0 0 0 0 20 0 1 0 123456 2367488 141 18446744073709551615 1 1 0 0 0 0 0 4097 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 256"
 	got, err := ParseStat([]byte(line))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Stat{Comm: "a (b) c", State: 'S', PPid: 1, Pgrp: 4242, Session: 4242, Flags: 4194560, Start: 123456, ExitCode: 256}
+	want := Stat{Comm: "a (b) c", State: 'S', PPid: 1, Pgrp: 4242, Session: 4242, Flags: 4194560, Start: 123456, SigIgnore: 4097, ExitCode: 256}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}

@@ -15,19 +15,10 @@ import (
 // them: it catches and drops them, and a Go program's children get the
 // default action for every signal it catches.
 func DefaultChildSignals() {
-	var ignored []os.Signal
+	dropped := make(chan os.Signal, 1) // never read: the signal package drops what does not fit
 	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGINT} {
 		if signal.Ignored(sig) {
-			ignored = append(ignored, sig)
+			signal.Notify(dropped, sig)
 		}
 	}
-	if len(ignored) == 0 {
-		return
-	}
-	dropped := make(chan os.Signal, 1)
-	signal.Notify(dropped, ignored...)
-	go func() {
-		for range dropped {
-		}
-	}()
 }

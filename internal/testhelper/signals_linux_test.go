@@ -1,16 +1,16 @@
 package testhelper
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pexec-dev/pexec/internal/procfs"
 )
 
 // signalsChildEnv makes the test binary, re-executed by
@@ -20,7 +20,7 @@ const signalsChildEnv = "TESTHELPER_SIGNALS_CHILD"
 
 // TestDefaultChildSignals starts the test binary as nohup would (the three
 // signals ignored), and reads which of them a child of it has ignored
-// (SigIgn in /proc/<pid>/status), with and without DefaultChildSignals:
+// (sigignore in /proc/<pid>/stat), with and without DefaultChildSignals:
 // without, the child has what the binary has; with, none.
 func TestDefaultChildSignals(t *testing.T) {
 	if mode := os.Getenv(signalsChildEnv); mode != "" {
@@ -71,30 +71,17 @@ func ignoredByChild() string {
 }
 
 // ignoredIn names the signals among SIGHUP, SIGINT and SIGQUIT that the
-// kernel shows ignored by process pid (SigIgn in /proc/<pid>/status).
+// kernel shows ignored by process pid.
 func ignoredIn(pid int) string {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	st, err := procfs.ReadStat(pid)
 	if err != nil {
 		return err.Error()
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		hex, ok := strings.CutPrefix(s.Text(), "SigIgn:")
-		if !ok {
-			continue
+	var names []string
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT} {
+		if st.SigIgnore&(1<<(sig-1)) != 0 {
+			names = append(names, sig.String())
 		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
-		if err != nil {
-			return err.Error()
-		}
-		var names []string
-		for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT} {
-			if mask&(1<<(sig-1)) != 0 {
-				names = append(names, sig.String())
-			}
-		}
-		return fmt.Sprint(names)
 	}
-	return "no SigIgn line"
+	return fmt.Sprint(names)
 }
