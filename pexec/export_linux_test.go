@@ -39,6 +39,10 @@ func ExitPollerUp() bool { return pollerPtr.Load() != nil }
 // as a Signal that passed them just before a Close would.
 func SignalPastCheck(h *Handle, sig syscall.Signal) error { return h.sysSignal(sig) }
 
+// WaitPastCheck runs one step of WaitContext's wait as a WaitContext that
+// read the Handle's phase just before a Close would.
+func WaitPastCheck(h *Handle, stop <-chan struct{}) error { return h.sysWait(stop) }
+
 // Observers returns the number of waiters that hold h's pidfd and may read
 // its status (see Handle.observing).
 func Observers(h *Handle) int {

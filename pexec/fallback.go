@@ -219,7 +219,7 @@ func (h *Handle) pidSignal(sig syscall.Signal, flags int) error {
 // pidSettle records the outcome of the exited child, observed without
 // reaping it.
 func (h *Handle) pidSettle() error {
-	<-h.pidWatch() // returns at once: the exit was seen through it
+	<-h.pidWatch() // returns at once: sysWait has seen the exit through it
 	g := &h.sys.reap
 	g.mu.RLock()
 	defer g.mu.RUnlock()

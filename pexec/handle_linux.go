@@ -273,12 +273,14 @@ const (
 func (h *Handle) sysWait(stop <-chan struct{}) error {
 	closed := h.closedC()
 	if h.mode == ModePID {
-		if h.phase() == phaseRunning {
-			if err := h.pidAwaitExit(stop, closed); err != nil {
-				return err
-			}
-			h.markExited()
+		// Always the watcher's notice, never the phase: the phase may have
+		// left phaseRunning without it (a Close since WaitContext read it,
+		// or a Signal that found the child exited), and pidSettle waits
+		// for that notice without a way out.
+		if err := h.pidAwaitExit(stop, closed); err != nil {
+			return err
 		}
+		h.markExited()
 		return h.pidSettle()
 	}
 	var next pending

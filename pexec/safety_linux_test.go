@@ -435,3 +435,36 @@ func TestCmdWaitDropsEntry(t *testing.T) {
 		t.Errorf("%d exit-poller entries after Cmd.Wait (%d before, with %d duplicates alive); want the child's own gone", got, before, dups)
 	}
 }
+
+// TestWaitStepAfterClose: a WaitContext that has read the phase (running)
+// just before a Close must end with the Close, while the child runs on. In
+// PID mode that wait step took "not running" for "exited" and waited for
+// the exit with no way out: TestProofConcurrentHandles/forced-pid hung
+// there once in 60 runs, on a child whose Kill the Close had refused.
+func TestWaitStepAfterClose(t *testing.T) {
+	bothModes(t, func(t *testing.T) {
+		ctx := waitTestContext(t)
+		c := pexec.Command("sleep", "600") // outlives the test's deadline
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Process.Kill(); c.Wait() })
+		h := c.Handle()
+		if err := h.Close(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- pexec.WaitPastCheck(h, nil) }()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Error("the wait step after Close returned nil; want it stopped by the Close")
+			}
+		case <-ctx.Done():
+			t.Fatal("the wait step after Close still waits for the child, which runs on")
+		}
+		if !procAlive(c.Process.Pid) {
+			t.Error("the child is gone: the Close or the wait touched it")
+		}
+	})
+}
